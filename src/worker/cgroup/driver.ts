@@ -1,0 +1,46 @@
+/**
+ * One interface over cgroup v1 and v2 (as containerd's cgroups library does):
+ * the worker asks for a cgroup with typed limits and gets back the files the
+ * launcher must join, usage, and a kill that reaches every process.
+ */
+import type { LimitName, Limits, Usage } from "../types.ts";
+
+export type CgroupMode = "v1" | "v2";
+
+/** Which of our limits this host can enforce, and why not where it cannot. */
+export interface CgroupCapabilities {
+  mode: CgroupMode;
+  /** For each limit the host cannot enforce: the reason, in words. */
+  unenforceable: Partial<Record<LimitName, string>>;
+}
+
+export interface CgroupDriver {
+  readonly mode: CgroupMode;
+  /** What this host can enforce (detected once, at open). */
+  capabilities(): CgroupCapabilities;
+  /**
+   * Creates the job's cgroup(s) under the jobworker parent and writes the
+   * limits. Limits named in `skip` are not written (they are known not to be
+   * in force and the worker allowed that). Fails with a JobError when a limit
+   * cannot be written.
+   */
+  create(jobId: string, limits: Limits, skip: readonly LimitName[]): Promise<JobCgroup>;
+  /** Opens the cgroup of a job created by an earlier process, if it still exists. */
+  open(jobId: string): Promise<JobCgroup | undefined>;
+}
+
+export interface JobCgroup {
+  readonly jobId: string;
+  /** The `cgroup.procs` files the launcher writes its PID to (one per v1 hierarchy). */
+  readonly procsFiles: readonly string[];
+  usage(): Promise<Usage>;
+  /** PIDs of every process in the cgroup. */
+  pids(): Promise<number[]>;
+  /** Sends `signal` to every process in the cgroup (once, no escalation). */
+  signalAll(signal: NodeJS.Signals): Promise<void>;
+  /** SIGKILLs every process atomically (v2 cgroup.kill, v1 freeze-kill-thaw)
+   * and resolves once the cgroup is empty. */
+  killAll(): Promise<void>;
+  /** Removes the cgroup(s); kills what is left first. Idempotent. */
+  remove(): Promise<void>;
+}

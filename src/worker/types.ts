@@ -1,0 +1,120 @@
+/** Public value types of the job library. */
+
+/** Resource limits of one job. Every field is optional in a request; the
+ * worker fills the gaps from its defaults and checks its ceilings. */
+export interface Limits {
+  /** CPU in cores, fractional (0.5 = half a core). */
+  cpu?: number;
+  /** Memory in bytes (RAM; swap is not allowed on top). */
+  memoryBytes?: number;
+  /** Disk read bandwidth in bytes per second, per whole disk. */
+  ioReadBytesPerSecond?: number;
+  /** Disk write bandwidth in bytes per second, per whole disk. */
+  ioWriteBytesPerSecond?: number;
+  /** Maximum number of processes (and threads) in the job. */
+  pids?: number;
+}
+
+export type LimitName = keyof Limits;
+
+export const LIMIT_NAMES: readonly LimitName[] = [
+  "cpu",
+  "memoryBytes",
+  "ioReadBytesPerSecond",
+  "ioWriteBytesPerSecond",
+  "pids",
+];
+
+/** What a caller asks the worker to run. */
+export interface JobSpec {
+  /** Program to execute: an absolute path or a name looked up on the job's PATH. */
+  command: string;
+  args?: readonly string[];
+  /** The job's whole environment besides a minimal PATH (never the server's). */
+  env?: Readonly<Record<string, string>>;
+  /** Working directory; default: a fresh scratch folder owned by the job's uid. */
+  cwd?: string;
+  /** Who the job belongs to (the authenticated user name, supplied by the caller). */
+  owner: string;
+  limits?: Limits;
+  /** Milliseconds after which the job is stopped and ends `failed` ("timed out"). */
+  timeoutMs?: number;
+}
+
+/**
+ * Lifecycle of a job. `starting`: accepted, cgroup and launcher being set up;
+ * `running`: the command has been exec'ed; the rest are final.
+ * (Issue 8's `queued` goes before `starting`.)
+ */
+export type JobState = "starting" | "running" | "succeeded" | "failed" | "stopped";
+
+export const FINAL_STATES: readonly JobState[] = ["succeeded", "failed", "stopped"];
+
+export function isFinalState(state: JobState): boolean {
+  return FINAL_STATES.includes(state);
+}
+
+/** Resource usage read from the job's cgroup (kept in the record once it ends). */
+export interface Usage {
+  /** CPU time used, in microseconds (user + system). */
+  cpuUsec: number;
+  /** Time the job was throttled by its CPU limit, in microseconds. */
+  cpuThrottledUsec: number;
+  memoryCurrentBytes: number;
+  memoryPeakBytes: number;
+  ioReadBytes: number;
+  ioWriteBytes: number;
+  /** Processes (tasks) in the job now. */
+  pids: number;
+  /** Times the kernel's OOM killer killed a process of this job. */
+  oomKills: number;
+}
+
+export const ZERO_USAGE: Readonly<Usage> = {
+  cpuUsec: 0,
+  cpuThrottledUsec: 0,
+  memoryCurrentBytes: 0,
+  memoryPeakBytes: 0,
+  ioReadBytes: 0,
+  ioWriteBytes: 0,
+  pids: 0,
+  oomKills: 0,
+};
+
+/** Everything known about a job. Plain data: safe to serialize. */
+export interface JobStatus {
+  id: string;
+  owner: string;
+  command: string;
+  args: string[];
+  /** Names of the environment variables given (values are not echoed back). */
+  envNames: string[];
+  cwd: string;
+  state: JobState;
+  /** Exit code when the command exited by itself; null otherwise. */
+  exitCode: number | null;
+  /** Name of the signal that ended the command ("SIGKILL"); null otherwise. */
+  signal: string | null;
+  oomKilled: boolean;
+  /** Why the job is in its state, in words ("exited with code 3"). */
+  reason: string;
+  /** Host PID of the job's launcher (its supervisor process); null before start. */
+  pid: number | null;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  /** The limits requested after defaults, and which of them the host enforces. */
+  limits: Limits;
+  /** Limits that are set but not enforced by the host (only when the worker allows it). */
+  limitsNotInForce: LimitName[];
+  timeoutMs: number | null;
+  usage: Usage;
+  /** Bytes of output written so far. */
+  outputBytes: number;
+}
+
+/** Filter for `Worker.list`. */
+export interface ListFilter {
+  owner?: string;
+  states?: readonly JobState[];
+}
