@@ -1,0 +1,336 @@
+/**
+ * The cgroup v2 driver: one unified hierarchy, every job one folder under the
+ * parent. Limits are cpu.max, memory.max (+ memory.swap.max = 0), io.max and
+ * pids.max; kill is cgroup.kill; emptiness is watched on cgroup.events.
+ * https://docs.kernel.org/admin-guide/cgroup-v2.html
+ */
+import { watch, type FSWatcher } from "node:fs";
+import { JobError } from "../errors.ts";
+import { errnoOf, fromOsError } from "../os-errors.ts";
+import type { LimitName, Limits, Usage } from "../types.ts";
+import { NO_DISK_REASON, anyDiskAccepts, limitEveryDisk } from "./block-devices.ts";
+import {
+  makeCgroupDir,
+  makeJobDir,
+  parseFlatKeyed,
+  parseInteger,
+  pathExists,
+  readInteger,
+  readKey,
+  readOptional,
+  readProcsOf,
+  removeCgroupDirs,
+  signalPids,
+  writeCgroupFile,
+  writeSetting,
+} from "./cgroup-files.ts";
+import type { CgroupCapabilities, CgroupDriver, JobCgroup } from "./driver.ts";
+import {
+  CPU_PERIOD_USEC,
+  checkCgroupName,
+  cpuQuotaUsec,
+  limitsToWrite,
+  probeCgroupName,
+} from "./limit-values.ts";
+
+/** The controllers our limits need, enabled for the parent's children. */
+const CONTROLLERS = ["cpu", "memory", "io", "pids"] as const;
+
+const CONTROLLER_OF: Readonly<Record<LimitName, string>> = {
+  cpu: "cpu",
+  memoryBytes: "memory",
+  ioReadBytesPerSecond: "io",
+  ioWriteBytesPerSecond: "io",
+  pids: "pids",
+};
+
+/** How long to wait for cgroup.events to report an empty (or frozen) cgroup. */
+const EVENT_TIMEOUT_MS = 5_000;
+
+export interface CgroupV2Options {
+  /** Mount point of the unified hierarchy ("/sys/fs/cgroup"). */
+  mountPoint: string;
+  /** Parent cgroup path relative to the mount point ("jobworker"). */
+  parent: string;
+  /** Whether the host has swap in use (/proc/swaps has entries). */
+  swapEnabled: boolean;
+}
+
+export class CgroupV2Driver implements CgroupDriver {
+  readonly mode = "v2";
+  readonly #parentDir: string;
+  readonly #capabilities: CgroupCapabilities;
+
+  private constructor(parentDir: string, capabilities: CgroupCapabilities) {
+    this.#parentDir = parentDir;
+    this.#capabilities = capabilities;
+  }
+
+  /** Creates the parent, enables the controllers down to it and probes what it enforces. */
+  static async open(options: CgroupV2Options): Promise<CgroupV2Driver> {
+    const parentDir = `${options.mountPoint}/${options.parent}`;
+    await makeCgroupDir(parentDir);
+    const enabled = await enableControllers(options.mountPoint, options.parent);
+    const unenforceable: CgroupCapabilities["unenforceable"] = {};
+    for (const [limit, controller] of Object.entries(CONTROLLER_OF) as [LimitName, string][]) {
+      if (!enabled.has(controller)) {
+        unenforceable[limit] =
+          `the ${controller} controller is not enabled in ${parentDir}/cgroup.subtree_control`;
+      }
+    }
+    await probe(parentDir, enabled, options.swapEnabled, unenforceable);
+    return new CgroupV2Driver(parentDir, { mode: "v2", unenforceable });
+  }
+
+  capabilities(): CgroupCapabilities {
+    return { mode: "v2", unenforceable: { ...this.#capabilities.unenforceable } };
+  }
+
+  async create(jobId: string, limits: Limits, skip: readonly LimitName[]): Promise<JobCgroup> {
+    checkCgroupName(jobId, "the job id");
+    const toWrite = limitsToWrite(limits, skip);
+    const dir = `${this.#parentDir}/${jobId}`;
+    await makeJobDir(dir, jobId);
+    try {
+      await writeLimits(dir, jobId, toWrite);
+    } catch (err) {
+      await removeCgroupDirs([dir]).catch(() => undefined);
+      throw err;
+    }
+    return new V2JobCgroup(jobId, dir);
+  }
+
+  async open(jobId: string): Promise<JobCgroup | undefined> {
+    checkCgroupName(jobId, "the job id");
+    const dir = `${this.#parentDir}/${jobId}`;
+    return (await pathExists(dir)) ? new V2JobCgroup(jobId, dir) : undefined;
+  }
+}
+
+/**
+ * Enables our controllers in cgroup.subtree_control of every folder from the
+ * mount point down to the parent (a controller reaches a cgroup only if every
+ * ancestor passes it on). Failures are left to capabilities(): a controller
+ * the host does not have or does not delegate to us is simply not enabled.
+ * Returns the controllers enabled for the parent's children.
+ */
+async function enableControllers(mountPoint: string, parent: string): Promise<Set<string>> {
+  const parts = parent.split("/");
+  const levels = [
+    mountPoint,
+    ...parts.map((_, i) => [mountPoint, ...parts.slice(0, i + 1)].join("/")),
+  ];
+  for (const level of levels) {
+    const available = words(await readOptional(`${level}/cgroup.controllers`));
+    const enabled = words(await readOptional(`${level}/cgroup.subtree_control`));
+    for (const controller of CONTROLLERS) {
+      if (!available.has(controller) || enabled.has(controller)) continue;
+      // One write per controller, so one refused controller does not block the others.
+      await writeCgroupFile(`${level}/cgroup.subtree_control`, `+${controller}`).catch(
+        () => undefined,
+      );
+    }
+  }
+  return words(await readOptional(`${mountPoint}/${parent}/cgroup.subtree_control`));
+}
+
+/**
+ * Checks, in a throwaway child of the parent, what the host really enforces:
+ * swap accounting (memory.swap.max) when swap is on, and whether any disk
+ * takes an io.max line.
+ */
+async function probe(
+  parentDir: string,
+  enabled: Set<string>,
+  swapEnabled: boolean,
+  unenforceable: CgroupCapabilities["unenforceable"],
+): Promise<void> {
+  const probeDir = `${parentDir}/${probeCgroupName()}`;
+  await makeCgroupDir(probeDir);
+  try {
+    if (
+      enabled.has("memory") &&
+      swapEnabled &&
+      !(await pathExists(`${probeDir}/memory.swap.max`))
+    ) {
+      unenforceable.memoryBytes =
+        "swap is enabled but the kernel does not account swap per cgroup (no memory.swap.max), " +
+        "so a job could exceed its memory limit by swapping";
+    }
+    if (enabled.has("io")) {
+      const accepted = await anyDiskAccepts((device) =>
+        writeCgroupFile(`${probeDir}/io.max`, `${device.majorMinor} rbps=1048576 wbps=1048576`),
+      );
+      if (!accepted) {
+        unenforceable.ioReadBytesPerSecond = NO_DISK_REASON;
+        unenforceable.ioWriteBytesPerSecond = NO_DISK_REASON;
+      }
+    }
+  } finally {
+    await removeCgroupDirs([probeDir]);
+  }
+}
+
+async function writeLimits(dir: string, jobId: string, limits: Limits): Promise<void> {
+  const set = (file: string, value: string) =>
+    writeSetting(`${dir}/${file}`, value, `set ${file} of job ${jobId} to "${value}"`);
+  if (limits.cpu !== undefined) {
+    await set("cpu.max", `${cpuQuotaUsec(limits.cpu)} ${CPU_PERIOD_USEC}`);
+  }
+  if (limits.memoryBytes !== undefined) {
+    await set("memory.max", String(limits.memoryBytes));
+    // No swap on top of the memory limit; without swap accounting the file is
+    // absent (capabilities() reports that when swap is on).
+    if (await pathExists(`${dir}/memory.swap.max`)) await set("memory.swap.max", "0");
+  }
+  const { ioReadBytesPerSecond: read, ioWriteBytesPerSecond: write } = limits;
+  if (read !== undefined || write !== undefined) {
+    const rates = `${read === undefined ? "" : ` rbps=${read}`}${write === undefined ? "" : ` wbps=${write}`}`;
+    await limitEveryDisk(`io.max of job ${jobId}`, (device) =>
+      writeCgroupFile(`${dir}/io.max`, `${device.majorMinor}${rates}`),
+    );
+  }
+  if (limits.pids !== undefined) await set("pids.max", String(limits.pids));
+}
+
+class V2JobCgroup implements JobCgroup {
+  readonly jobId: string;
+  readonly procsFiles: readonly string[];
+  readonly #dir: string;
+  /** Highest memory.current seen, for kernels without memory.peak (before 5.19). */
+  #peakSeen = 0;
+
+  constructor(jobId: string, dir: string) {
+    this.jobId = jobId;
+    this.#dir = dir;
+    this.procsFiles = [`${dir}/cgroup.procs`];
+  }
+
+  async usage(): Promise<Usage> {
+    const dir = this.#dir;
+    const [cpuStat, memoryCurrent, memoryPeak, ioStat, pids, oomKills] = await Promise.all([
+      readOptional(`${dir}/cpu.stat`),
+      readInteger(`${dir}/memory.current`),
+      readOptional(`${dir}/memory.peak`),
+      readOptional(`${dir}/io.stat`),
+      readInteger(`${dir}/pids.current`),
+      readKey(`${dir}/memory.events`, "oom_kill"),
+    ]);
+    this.#peakSeen = Math.max(this.#peakSeen, memoryCurrent);
+    const cpu = parseFlatKeyed(cpuStat);
+    const io = sumIoStat(ioStat);
+    return {
+      cpuUsec: cpu.get("usage_usec") ?? 0,
+      cpuThrottledUsec: cpu.get("throttled_usec") ?? 0,
+      memoryCurrentBytes: memoryCurrent,
+      memoryPeakBytes: memoryPeak === undefined ? this.#peakSeen : parseInteger(memoryPeak),
+      ioReadBytes: io.read,
+      ioWriteBytes: io.write,
+      pids,
+      oomKills,
+    };
+  }
+
+  pids(): Promise<number[]> {
+    return readProcsOf([this.#dir]);
+  }
+
+  async signalAll(signal: NodeJS.Signals): Promise<void> {
+    signalPids(await this.pids(), signal);
+  }
+
+  async killAll(): Promise<void> {
+    const dir = this.#dir;
+    const events = await readOptional(`${dir}/cgroup.events`);
+    if (events === undefined || parseFlatKeyed(events).get("populated") === 0) return;
+    try {
+      await writeCgroupFile(`${dir}/cgroup.kill`, "1");
+    } catch (err) {
+      if (errnoOf(err) !== "ENOENT") throw fromOsError(err, `kill the job ${this.jobId}`);
+      await this.#freezeAndKill();
+    }
+    await waitForEvent(dir, "populated", 0, `the cgroup of job ${this.jobId} to empty`);
+  }
+
+  /**
+   * Kernels before 5.14 have no cgroup.kill: freeze so nothing can fork while
+   * we read the PIDs, SIGKILL each (fatal signals reach frozen v2 tasks), thaw.
+   */
+  async #freezeAndKill(): Promise<void> {
+    const dir = this.#dir;
+    await writeSetting(`${dir}/cgroup.freeze`, "1", `freeze the job ${this.jobId}`);
+    try {
+      await waitForEvent(dir, "frozen", 1, `the cgroup of job ${this.jobId} to freeze`);
+      signalPids(await this.pids(), "SIGKILL");
+    } finally {
+      await writeSetting(`${dir}/cgroup.freeze`, "0", `thaw the job ${this.jobId}`);
+    }
+  }
+
+  async remove(): Promise<void> {
+    await this.killAll();
+    await removeCgroupDirs([this.#dir]);
+  }
+}
+
+/**
+ * Resolves once `key` in cgroup.events reads `value` (or the cgroup is gone).
+ * Event-driven: the kernel signals every change of cgroup.events as a file
+ * modification, which fs.watch (inotify) delivers. The watch starts before
+ * the first read, so a change between the two is not missed.
+ */
+function waitForEvent(dir: string, key: string, value: number, what: string): Promise<void> {
+  const file = `${dir}/cgroup.events`;
+  return new Promise((resolve, reject) => {
+    let watcher: FSWatcher | undefined;
+    let settled = false;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      watcher?.close();
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const check = () => {
+      readOptional(file).then(
+        (text) => {
+          if (text === undefined || parseFlatKeyed(text).get(key) === value) finish();
+        },
+        (err: unknown) => {
+          finish(JobError.from(err));
+        },
+      );
+    };
+    const timer = setTimeout(() => {
+      finish(
+        new JobError("internal", `timed out after ${EVENT_TIMEOUT_MS} ms waiting for ${what}`),
+      );
+    }, EVENT_TIMEOUT_MS);
+    try {
+      watcher = watch(file, check);
+      // The watch ends with an error when the cgroup is removed: read once more to settle.
+      watcher.on("error", check);
+    } catch (err) {
+      if (errnoOf(err) === "ENOENT") finish();
+      else finish(fromOsError(err, `watch ${file}`));
+      return;
+    }
+    check();
+  });
+}
+
+/** Sums rbytes and wbytes over the devices of an io.stat file. */
+function sumIoStat(text: string | undefined): { read: number; write: number } {
+  let read = 0;
+  let write = 0;
+  for (const match of (text ?? "").matchAll(/\b(rbytes|wbytes)=(\d+)/g)) {
+    if (match[1] === "rbytes") read += Number(match[2]);
+    else write += Number(match[2]);
+  }
+  return { read, write };
+}
+
+function words(text: string | undefined): Set<string> {
+  return new Set((text ?? "").split(/\s+/).filter((word) => word !== ""));
+}

@@ -1,0 +1,144 @@
+/**
+ * The cgroup driver against a real pure-v2 kernel: run inside the VM by
+ * test/v2/run-in-vm.sh (npm run test:v2). Kept lean: node itself runs
+ * emulated there. /dev/vda is the VM's blank scratch disk.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { readFile, readdir, rmdir } from "node:fs/promises";
+import { dirname } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { openCgroupDriver } from "../../src/worker/cgroup/detect.ts";
+import type { CgroupDriver, JobCgroup } from "../../src/worker/cgroup/driver.ts";
+
+const PARENT = `jobworker-cgroup-test-${process.pid}`;
+const PARENT_DIR = `/sys/fs/cgroup/${PARENT}`;
+const MiB = 1024 * 1024;
+
+let driver: CgroupDriver;
+
+/** Runs `script` in sh after the shell has put itself into the job's cgroup. */
+function spawnIn(cgroup: JobCgroup, script: string): ChildProcess {
+  const join = 'for f; do echo $$ > "$f" || exit 97; done; exec 2>/dev/null; ';
+  return spawn("sh", ["-c", join + script, "sh", ...cgroup.procsFiles], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+}
+
+async function waitForLine(child: ChildProcess, line: string): Promise<void> {
+  let seen = "";
+  for await (const chunk of child.stdout ?? []) {
+    seen += String(chunk);
+    if (seen.split("\n").includes(line)) return;
+  }
+  throw new Error(`the child ended without printing "${line}" (printed "${seen}")`);
+}
+
+async function exitOf(
+  child: ChildProcess,
+): Promise<{ code: number | null; signal: string | null }> {
+  if (child.exitCode === null && child.signalCode === null) await once(child, "exit");
+  return { code: child.exitCode, signal: child.signalCode };
+}
+
+async function read(path: string): Promise<string> {
+  return (await readFile(path, "utf8")).trim();
+}
+
+before(async () => {
+  driver = await openCgroupDriver({ parent: PARENT });
+});
+
+after(async () => {
+  await rmdir(PARENT_DIR); // fails (EBUSY) if any job cgroup or probe was left behind
+});
+
+describe("cgroup v2 driver (VM)", () => {
+  it("enables the controllers and writes every limit", async () => {
+    assert.equal(driver.mode, "v2");
+    assert.deepEqual(driver.capabilities(), { mode: "v2", unenforceable: {} });
+    const enabled = (await read(`${PARENT_DIR}/cgroup.subtree_control`)).split(" ");
+    for (const controller of ["cpu", "io", "memory", "pids"])
+      assert.ok(enabled.includes(controller));
+
+    const cgroup = await driver.create(
+      "limits",
+      {
+        cpu: 1.5,
+        memoryBytes: 64 * MiB,
+        ioReadBytesPerSecond: 1 * MiB,
+        ioWriteBytesPerSecond: 2 * MiB,
+        pids: 50,
+      },
+      ["pids"],
+    );
+    try {
+      const dir = dirname(cgroup.procsFiles[0] ?? "");
+      assert.deepEqual(cgroup.procsFiles, [`${PARENT_DIR}/limits/cgroup.procs`]);
+      assert.equal(await read(`${dir}/cpu.max`), "150000 100000");
+      assert.equal(await read(`${dir}/memory.max`), String(64 * MiB));
+      assert.equal(await read(`${dir}/memory.swap.max`), "0");
+      assert.match(await read(`${dir}/io.max`), new RegExp(`rbps=${MiB} wbps=${2 * MiB}`));
+      assert.equal(await read(`${dir}/pids.max`), "max");
+    } finally {
+      await cgroup.remove();
+    }
+  });
+
+  it("throttles raw disk writes and counts them", async () => {
+    const cgroup = await driver.create("io", { ioWriteBytesPerSecond: 1 * MiB }, []);
+    try {
+      const started = Date.now();
+      const child = spawnIn(cgroup, "dd if=/dev/zero of=/dev/vda bs=64k count=32 oflag=direct");
+      assert.deepEqual(await exitOf(child), { code: 0, signal: null });
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 1_200, `2 MiB at 1 MiB/s took only ${elapsed} ms`);
+      const usage = await cgroup.usage();
+      assert.ok(usage.ioWriteBytes >= 2 * MiB, `ioWriteBytes ${usage.ioWriteBytes}`);
+    } finally {
+      await cgroup.remove();
+    }
+  });
+
+  it("reports usage, kills a forked background child, opens and removes", async () => {
+    const cgroup = await driver.create("kill", { pids: 10 }, []);
+    const child = spawnIn(cgroup, "sleep 60 & echo ready; wait");
+    await waitForLine(child, "ready");
+
+    const usage = await cgroup.usage();
+    assert.ok(usage.cpuUsec > 0);
+    assert.ok(usage.memoryCurrentBytes > 0);
+    assert.ok(usage.memoryPeakBytes >= usage.memoryCurrentBytes);
+    assert.equal(usage.pids, 2);
+
+    const reopened = await (await openCgroupDriver({ parent: PARENT })).open("kill");
+    assert.ok(reopened);
+    assert.equal((await reopened.pids()).length, 2);
+    await reopened.killAll();
+    assert.deepEqual(await reopened.pids(), []);
+    assert.deepEqual(await exitOf(child), { code: null, signal: "SIGKILL" });
+
+    await reopened.remove();
+    await cgroup.remove(); // idempotent
+    assert.equal(await driver.open("kill"), undefined);
+    assert.deepEqual(await readdir(PARENT_DIR, { withFileTypes: true }).then(folders), []);
+  });
+
+  it("OOM-kills a process over its memory limit and counts it", async () => {
+    const cgroup = await driver.create("oom", { memoryBytes: 32 * MiB }, []);
+    try {
+      const child = spawnIn(cgroup, "head -c 200M /dev/zero | tail -n 1 >/dev/null");
+      assert.notEqual((await exitOf(child)).code, 0);
+      const usage = await cgroup.usage();
+      assert.ok(usage.oomKills >= 1, `oomKills ${usage.oomKills}`);
+      assert.ok(usage.memoryPeakBytes >= 30 * MiB, `memoryPeakBytes ${usage.memoryPeakBytes}`);
+    } finally {
+      await cgroup.remove();
+    }
+  });
+});
+
+function folders(entries: { name: string; isDirectory(): boolean }[]): string[] {
+  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+}
