@@ -47,22 +47,6 @@ export interface LaunchedJob {
   readonly exited: Promise<LaunchExit>;
 }
 
-/** Words for errnos that os-errors.ts does not describe. */
-const MORE_ERRNO_WORDS: Readonly<Record<string, string>> = {
-  ENOEXEC: "exec format error",
-  E2BIG: "argument list too long",
-  ETXTBSY: "text file busy",
-  ELOOP: "too many levels of symbolic links",
-  ENAMETOOLONG: "file name too long",
-  ELIBBAD: "accessing a corrupted shared library",
-  ESRCH: "no such process",
-  EBADF: "bad file descriptor",
-  ENOSYS: "function not implemented",
-  ENFILE: "too many open files in system",
-  EEXIST: "file exists",
-  ENODEV: "no such device",
-};
-
 const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(
   Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
 );
@@ -82,10 +66,6 @@ const STEP_WORDS: Readonly<Record<string, string>> = {
   usage: "passing arguments to the launcher",
 };
 
-function errnoWords(name: string): string {
-  return MORE_ERRNO_WORDS[name] ?? describeErrno(name);
-}
-
 /** An Error shaped like Node's system errors, so fromOsError picks the code. */
 function systemError(
   errno: number,
@@ -103,7 +83,7 @@ function parseStatus(line: string): JobError | undefined {
     return new JobError("internal", `could not set up the job: the launcher said "${line}"`);
   const [, step = "", errnoText = ""] = match;
   const cause = systemError(Number(errnoText), step);
-  const words = errnoWords(cause.code);
+  const words = describeErrno(cause.code);
   // fromOsError knows which JobError code an errno maps to; the message is ours.
   const { code } = fromOsError(cause, step);
   if (step === "exec") return new JobError(code, `could not start: ${words}`, { cause });

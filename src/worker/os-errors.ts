@@ -25,8 +25,7 @@ const CODE_BY_ERRNO: Readonly<Record<string, JobErrorCode>> = {
 /** The errno string of a Node system error, if it is one. */
 export function errnoOf(err: unknown): string | undefined {
   if (typeof err === "object" && err !== null && "code" in err) {
-    const code = (err as { code: unknown }).code;
-    return typeof code === "string" ? code : undefined;
+    return typeof err.code === "string" ? err.code : undefined;
   }
   return undefined;
 }
@@ -50,6 +49,18 @@ const ERRNO_WORDS: Readonly<Record<string, string>> = {
   ENOMEM: "out of memory",
   EAGAIN: "resource temporarily unavailable",
   EINVAL: "invalid argument",
+  ENOEXEC: "exec format error",
+  E2BIG: "argument list too long",
+  ETXTBSY: "text file busy",
+  ELOOP: "too many levels of symbolic links",
+  ENAMETOOLONG: "file name too long",
+  ELIBBAD: "accessing a corrupted shared library",
+  ESRCH: "no such process",
+  EBADF: "bad file descriptor",
+  ENOSYS: "function not implemented",
+  ENFILE: "too many open files in system",
+  EEXIST: "file exists",
+  ENODEV: "no such device",
 };
 
 /**

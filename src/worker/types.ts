@@ -100,6 +100,8 @@ export interface JobStatus {
   reason: string;
   /** Host PID of the job's launcher (its supervisor process); null before start. */
   pid: number | null;
+  /** The uid (and gid) the command runs as; null when it runs as the server's user. */
+  uid: number | null;
   createdAt: string;
   startedAt: string | null;
   endedAt: string | null;

@@ -1,0 +1,95 @@
+/**
+ * How a job ended, decided once from what is known when its launcher exits:
+ * the first reason anyone asked it to stop (never overwritten), the exit
+ * status, and the kernel's OOM-kill counter (not guessed from SIGKILL).
+ */
+import { formatBytes } from "./limits.ts";
+import type { JobState } from "./types.ts";
+
+export type StopCause = "request" | "timeout" | "output-cap" | "shutdown";
+
+/** The first stop asked for, and how far the escalation went. */
+export interface StopRecord {
+  cause: StopCause;
+  graceMs: number;
+  /** "term": SIGTERM sent; "kill": the grace ran out and SIGKILL was sent. */
+  stage: "pending" | "term" | "kill";
+}
+
+export interface EndFacts {
+  exitCode: number | null;
+  signal: string | null;
+  oomKills: number;
+  stop: StopRecord | undefined;
+  timeoutMs: number | null;
+  outputCapBytes: number;
+  memoryLimitBytes: number | undefined;
+}
+
+export interface EndVerdict {
+  state: Extract<JobState, "succeeded" | "failed" | "stopped">;
+  reason: string;
+  oomKilled: boolean;
+}
+
+export function describeExit(exitCode: number | null, signal: string | null): string {
+  if (signal !== null) return `killed by ${signal}`;
+  return `exited with code ${exitCode ?? "unknown"}`;
+}
+
+export function decideEnd(facts: EndFacts): EndVerdict {
+  const oomKilled = facts.oomKills > 0;
+  const exit = describeExit(facts.exitCode, facts.signal);
+  const { stop } = facts;
+  if (stop !== undefined) {
+    const how = howStopped(stop, exit);
+    switch (stop.cause) {
+      case "request":
+        return { state: "stopped", reason: `stopped by request: ${how}`, oomKilled };
+      case "shutdown":
+        return {
+          state: "stopped",
+          reason: `stopped because the server shut down: ${how}`,
+          oomKilled,
+        };
+      case "timeout":
+        return {
+          state: "failed",
+          reason: `timed out after ${formatDuration(facts.timeoutMs ?? 0)}: ${how}`,
+          oomKilled,
+        };
+      case "output-cap":
+        return {
+          state: "failed",
+          reason: `output exceeded the cap of ${formatBytes(facts.outputCapBytes)}: ${how}`,
+          oomKilled,
+        };
+    }
+  }
+  if (facts.exitCode === 0) {
+    const note = oomKilled ? ` (the OOM killer killed ${facts.oomKills} of its processes)` : "";
+    return { state: "succeeded", reason: `${exit}${note}`, oomKilled };
+  }
+  if (oomKilled) {
+    const limit =
+      facts.memoryLimitBytes === undefined ? "" : ` (limit ${formatBytes(facts.memoryLimitBytes)})`;
+    return { state: "failed", reason: `out of memory${limit}: ${exit}`, oomKilled };
+  }
+  return { state: "failed", reason: exit, oomKilled };
+}
+
+function howStopped(stop: StopRecord, exit: string): string {
+  switch (stop.stage) {
+    case "pending":
+      return `ended before it was signalled (${exit})`;
+    case "term":
+      return `ended after SIGTERM (${exit})`;
+    case "kill":
+      return `killed with SIGKILL after the ${formatDuration(stop.graceMs)} grace period`;
+  }
+}
+
+export function formatDuration(ms: number): string {
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
+}

@@ -1,0 +1,22 @@
+/**
+ * The job library's public surface. Other layers import from here only.
+ */
+export { Worker, ORPHAN_REASON, type StopOptions, type WatchOptions } from "./worker.ts";
+export type { WorkerOptions, IsolationOptions } from "./options.ts";
+export type { ReadOutputOptions } from "./output-reader.ts";
+export { JobError, isJobError, JOB_ERROR_CODES, type JobErrorCode } from "./errors.ts";
+export { isValidUserName, USER_NAME_RULE } from "./owner-name.ts";
+export { formatBytes, MIN_MEMORY_BYTES, MIN_PIDS } from "./limits.ts";
+export { jobChannel, type JobEvent } from "./job.ts";
+export {
+  FINAL_STATES,
+  isFinalState,
+  LIMIT_NAMES,
+  type JobSpec,
+  type JobState,
+  type JobStatus,
+  type LimitName,
+  type Limits,
+  type ListFilter,
+  type Usage,
+} from "./types.ts";

@@ -1,0 +1,82 @@
+/**
+ * Durable job records: one JSON file per job, replaced atomically (write a
+ * temporary file, fsync, rename, fsync the folder), so a crash or a full
+ * disk leaves either the old record or the new one, never half of one.
+ */
+import { open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { dirname } from "node:path";
+import { fromOsError } from "./os-errors.ts";
+import type { StateDir } from "./state-dir.ts";
+import type { JobStatus } from "./types.ts";
+
+const RECORD_VERSION = 1;
+
+interface StoredRecord {
+  version: typeof RECORD_VERSION;
+  job: JobStatus;
+}
+
+export async function writeRecord(file: string, job: JobStatus): Promise<void> {
+  const temporary = `${file}.tmp`;
+  const body = JSON.stringify({ version: RECORD_VERSION, job } satisfies StoredRecord);
+  try {
+    const handle = await open(temporary, "w", 0o600);
+    try {
+      await handle.writeFile(body);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, file);
+    const folder = await open(dirname(file), "r");
+    try {
+      await folder.sync();
+    } finally {
+      await folder.close();
+    }
+  } catch (err) {
+    await rm(temporary, { force: true }).catch(() => undefined);
+    throw fromOsError(err, `write the record of job ${job.id}`);
+  }
+}
+
+/** A record that could not be read, and why (reported, never fatal). */
+export interface UnreadableRecord {
+  id: string;
+  reason: string;
+}
+
+/** Reads every job record in the state directory, oldest first. */
+export async function readAllRecords(
+  stateDir: StateDir,
+): Promise<{ jobs: JobStatus[]; unreadable: UnreadableRecord[] }> {
+  const jobs: JobStatus[] = [];
+  const unreadable: UnreadableRecord[] = [];
+  let ids: string[];
+  try {
+    ids = await readdir(stateDir.jobsDir);
+  } catch (err) {
+    throw fromOsError(err, `list the jobs in ${stateDir.jobsDir}`);
+  }
+  for (const id of ids) {
+    const file = stateDir.recordFile(id);
+    // A leftover temporary file is an interrupted write: the record beside it is intact.
+    await rm(`${file}.tmp`, { force: true });
+    try {
+      jobs.push(parseRecord(await readFile(file, "utf8"), id));
+    } catch (err) {
+      unreadable.push({ id, reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  jobs.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  return { jobs, unreadable };
+}
+
+function parseRecord(text: string, id: string): JobStatus {
+  const parsed = JSON.parse(text) as Partial<StoredRecord>;
+  const job = parsed.job;
+  if (parsed.version !== RECORD_VERSION || job?.id !== id) {
+    throw new Error(`record of job ${id} has an unknown format`);
+  }
+  return job;
+}

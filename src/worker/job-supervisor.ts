@@ -1,0 +1,207 @@
+/**
+ * Watches over one running job: its launcher process, its cgroup, its
+ * timeout and output cap, and the escalating stop (SIGTERM to every
+ * process, a grace period, then SIGKILL to the whole cgroup). When the
+ * launcher exits it collects the final usage, empties and removes the
+ * cgroup, and moves the job to its final state.
+ */
+import { readFile, stat } from "node:fs/promises";
+import type { JobCgroup } from "./cgroup/driver.ts";
+import { decideEnd, type StopCause, type StopRecord } from "./end-reason.ts";
+import type { Job } from "./job.ts";
+import type { LaunchedJob, LaunchExit } from "./launcher.ts";
+import type { OutputNotifier } from "./output-notifier.ts";
+import { ZERO_USAGE, type Usage } from "./types.ts";
+
+export interface SupervisorOptions {
+  job: Job;
+  cgroup: JobCgroup;
+  launched: LaunchedJob;
+  notifier: OutputNotifier;
+  outputFile: string;
+  outputCapBytes: number;
+  /** Grace period of a stop that does not name one. */
+  defaultGraceMs: number;
+  /** True when the launcher runs a PID-1 init in a new pid namespace. */
+  hasInit: boolean;
+  /** Releases what the job held outside its cgroup (scratch folder, uid). */
+  release: () => Promise<void>;
+}
+
+export class JobSupervisor {
+  readonly #options: SupervisorOptions;
+  #stop: StopRecord | undefined;
+  #lastUsage: Usage = ZERO_USAGE;
+  #timeout: NodeJS.Timeout | undefined;
+  readonly #done: Promise<void>;
+  #capCheck: Promise<void> | undefined;
+  #exited = false;
+
+  constructor(options: SupervisorOptions) {
+    this.#options = options;
+    const { job, launched, notifier } = options;
+    const unsubscribe = notifier.onGrowth(() => {
+      this.#capCheck ??= this.#checkOutputCap().finally(() => {
+        this.#capCheck = undefined;
+      });
+    });
+    // "running" means exec'ed: the launcher says so by closing its status pipe.
+    const running = launched.started.then(
+      async () => {
+        await job.transition("running", { startedAt: new Date().toISOString(), pid: launched.pid });
+        this.#startTimeout();
+      },
+      () => undefined,
+    );
+    this.#done = launched.exited.then(async (exit) => {
+      unsubscribe();
+      await running;
+      await this.#finish(exit);
+    });
+    this.settled = launched.started.then(
+      () => running,
+      () => this.#done,
+    );
+  }
+
+  /** Resolves once the job is running or has ended (e.g. could not start). */
+  readonly settled: Promise<void>;
+
+  /** Wakes the job's output followers while it runs. */
+  get notifier(): OutputNotifier {
+    return this.#options.notifier;
+  }
+
+  /** Resolves once the job has reached its final state and released everything. */
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  /**
+   * Stops the job: SIGTERM to every process, then SIGKILL to the whole
+   * cgroup after `graceMs`. The first cause is kept (a job stopped by
+   * request and then killed stays "stopped by request"); a later stop that
+   * asks for a shorter grace kills at once. Resolves when the job has ended.
+   */
+  async stop(cause: StopCause, graceMs = this.#options.defaultGraceMs): Promise<void> {
+    if (this.#stop !== undefined) {
+      if (graceMs < this.#stop.graceMs && this.#stop.stage === "term") await this.#kill();
+      return this.#done;
+    }
+    this.#stop = { cause, graceMs, stage: "pending" };
+    // A job still starting is stopped as soon as its command runs (or fails to).
+    await this.#options.launched.started.catch(() => undefined);
+    if (this.#exited) return this.#done;
+    this.#stop.stage = "term";
+    await this.#signalJobProcesses("SIGTERM");
+    const graceTimer = setTimeout(() => {
+      void this.#kill();
+    }, graceMs);
+    try {
+      await this.#done;
+    } finally {
+      clearTimeout(graceTimer);
+    }
+  }
+
+  /** Live usage from the cgroup (the last sample once the job has ended). */
+  async usage(): Promise<Usage> {
+    if (!this.#exited) {
+      try {
+        this.#lastUsage = await this.#options.cgroup.usage();
+      } catch {
+        // The cgroup may be going away as the job ends: keep the last sample.
+      }
+    }
+    return this.#lastUsage;
+  }
+
+  #startTimeout(): void {
+    const { timeoutMs } = this.#options.job.snapshot();
+    if (timeoutMs === null || this.#exited) return;
+    this.#timeout = setTimeout(() => {
+      void this.stop("timeout");
+    }, timeoutMs);
+  }
+
+  async #kill(): Promise<void> {
+    if (this.#stop !== undefined) this.#stop.stage = "kill";
+    await this.#options.cgroup.killAll();
+  }
+
+  /**
+   * SIGTERM goes to the job's own processes, not to the launcher and its
+   * init: they forward it to the command, which would then get it twice.
+   */
+  async #signalJobProcesses(signal: NodeJS.Signals): Promise<void> {
+    const { launched, cgroup, hasInit } = this.#options;
+    const infrastructure = new Set([launched.pid]);
+    if (hasInit) for (const pid of await childrenOf(launched.pid)) infrastructure.add(pid);
+    for (const pid of await cgroup.pids()) {
+      if (infrastructure.has(pid)) continue;
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Gone between listing and signalling: nothing to stop.
+      }
+    }
+  }
+
+  async #checkOutputCap(): Promise<void> {
+    const { outputFile, outputCapBytes } = this.#options;
+    const { size } = await stat(outputFile).catch(() => ({ size: 0 }));
+    if (size > outputCapBytes && this.#stop === undefined) await this.stop("output-cap", 0);
+  }
+
+  async #finish(exit: LaunchExit): Promise<void> {
+    this.#exited = true;
+    clearTimeout(this.#timeout);
+    const { job, cgroup, notifier, outputFile } = this.#options;
+    // Processes the command left behind (possible without a pid namespace)
+    // die with it; only then is the output complete.
+    await cgroup.killAll().catch(() => undefined);
+    const usage = await cgroup.usage().catch(() => this.#lastUsage);
+    this.#lastUsage = { ...usage, pids: 0 };
+    notifier.end();
+    const spec = job.snapshot();
+    const verdict = decideEnd({
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+      oomKills: usage.oomKills,
+      stop: this.#stop,
+      timeoutMs: spec.timeoutMs,
+      outputCapBytes: this.#options.outputCapBytes,
+      memoryLimitBytes: spec.limits.memoryBytes,
+    });
+    const startFailure = await this.#options.launched.started.then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err.message : String(err)),
+    );
+    const outputBytes = await stat(outputFile).then(
+      (s) => s.size,
+      () => spec.outputBytes,
+    );
+    // Release before the final state is published, so whoever sees the job
+    // ended also sees its cgroup and scratch folder gone.
+    await cgroup.remove().catch(() => undefined);
+    await this.#options.release();
+    await job.transition(startFailure === undefined ? verdict.state : "failed", {
+      exitCode: startFailure === undefined ? exit.exitCode : null,
+      signal: startFailure === undefined ? exit.signal : null,
+      oomKilled: verdict.oomKilled,
+      reason: startFailure ?? verdict.reason,
+      endedAt: new Date().toISOString(),
+      usage: this.#lastUsage,
+      outputBytes,
+    });
+  }
+}
+
+/** Direct children of `pid` (the launcher's init), from procfs. */
+async function childrenOf(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, "utf8").catch(() => "");
+  return text
+    .split(" ")
+    .filter((field) => field !== "")
+    .map(Number);
+}

@@ -1,0 +1,132 @@
+/**
+ * A job's state machine and its durable record. Every change of state goes
+ * through `transition`, which checks it against the allowed moves, writes
+ * the record atomically, tells listeners, and publishes it on the
+ * `jobworker:job` diagnostics channel.
+ */
+import { channel } from "node:diagnostics_channel";
+import { JobError } from "./errors.ts";
+import { writeRecord } from "./job-record.ts";
+import { isFinalState, type JobState, type JobStatus } from "./types.ts";
+
+const ALLOWED: Readonly<Record<JobState, readonly JobState[]>> = {
+  starting: ["running", "failed", "stopped"],
+  running: ["succeeded", "failed", "stopped"],
+  succeeded: [],
+  failed: [],
+  stopped: [],
+};
+
+/** Payload of the `jobworker:job` diagnostics channel. */
+export interface JobEvent {
+  type: "transition" | "record-write-failed";
+  job: JobStatus;
+  from?: JobState;
+  error?: JobError;
+}
+
+export const jobChannel = channel("jobworker:job");
+
+type Patch = Partial<Omit<JobStatus, "id" | "state">>;
+
+export class Job {
+  #status: JobStatus;
+  readonly #recordFile: string;
+  readonly #listeners = new Set<(job: JobStatus) => void>();
+  readonly #ended = Promise.withResolvers<JobStatus>();
+  /** Set when the last record write failed; retried by `flush()`. */
+  #unsaved = false;
+
+  constructor(status: JobStatus, recordFile: string) {
+    this.#status = status;
+    this.#recordFile = recordFile;
+    if (isFinalState(status.state)) this.#ended.resolve(this.snapshot());
+  }
+
+  get id(): string {
+    return this.#status.id;
+  }
+
+  get state(): JobState {
+    return this.#status.state;
+  }
+
+  get owner(): string {
+    return this.#status.owner;
+  }
+
+  get ended(): boolean {
+    return isFinalState(this.#status.state);
+  }
+
+  /** A copy of the status that callers may keep and change. */
+  snapshot(): JobStatus {
+    return structuredClone(this.#status);
+  }
+
+  /** Writes the first record; a failure here refuses the job. */
+  async create(): Promise<void> {
+    await writeRecord(this.#recordFile, this.#status);
+  }
+
+  /**
+   * Moves to `to`, applying `patch`. The record is written before listeners
+   * hear of it; if the disk refuses, the state still changes in memory (the
+   * process is real and has ended), the failure is published, and the write
+   * is retried by `flush()`.
+   */
+  async transition(to: JobState, patch: Patch = {}): Promise<void> {
+    const from = this.#status.state;
+    if (!ALLOWED[from].includes(to)) {
+      throw new JobError("internal", `job ${this.id} cannot go from ${from} to ${to}`);
+    }
+    this.#status = { ...this.#status, ...patch, state: to };
+    await this.#save();
+    jobChannel.publish({ type: "transition", job: this.snapshot(), from } satisfies JobEvent);
+    this.#notify();
+    if (isFinalState(to)) this.#ended.resolve(this.snapshot());
+  }
+
+  /**
+   * Updates live fields (usage, output size) while the job runs; not
+   * persisted by itself. Ignored once the job has ended: a sample read just
+   * before the end must not overwrite the final record.
+   */
+  update(patch: Patch): void {
+    if (!this.ended) this.#status = { ...this.#status, ...patch };
+  }
+
+  /** Retries a record write that failed earlier. */
+  async flush(): Promise<void> {
+    if (this.#unsaved) await this.#save();
+  }
+
+  /** Calls `listener` after every transition; returns the unsubscribe function. */
+  onTransition(listener: (job: JobStatus) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  whenEnded(): Promise<JobStatus> {
+    return this.#ended.promise;
+  }
+
+  async #save(): Promise<void> {
+    try {
+      await writeRecord(this.#recordFile, this.#status);
+      this.#unsaved = false;
+    } catch (err) {
+      this.#unsaved = true;
+      jobChannel.publish({
+        type: "record-write-failed",
+        job: this.snapshot(),
+        error: JobError.from(err),
+      } satisfies JobEvent);
+    }
+  }
+
+  #notify(): void {
+    const job = this.snapshot();
+    for (const listener of this.#listeners) listener(job);
+  }
+}

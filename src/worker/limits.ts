@@ -1,0 +1,108 @@
+/**
+ * Checking and combining limits: range checks, defaults where a request is
+ * silent, ceilings, and a readable form for messages.
+ */
+import { JobError } from "./errors.ts";
+import { LIMIT_NAMES, type LimitName, type Limits } from "./types.ts";
+
+/** Below this a job cannot even start the launcher and a libc program. */
+export const MIN_MEMORY_BYTES = 4 * 1024 * 1024;
+/** The launcher and its PID-1 init are two of the job's processes. */
+export const MIN_PIDS = 4;
+
+const LIMIT_WORDS: Record<LimitName, string> = {
+  cpu: "cpu",
+  memoryBytes: "memory",
+  ioReadBytesPerSecond: "disk read rate",
+  ioWriteBytesPerSecond: "disk write rate",
+  pids: "process limit",
+};
+
+export function limitWords(name: LimitName): string {
+  return LIMIT_WORDS[name];
+}
+
+/** Formats a limit's value for people: "0.5 cores", "256 MiB", "10 MiB/s", "20". */
+export function formatLimit(name: LimitName, value: number): string {
+  switch (name) {
+    case "cpu":
+      return `${value} ${value === 1 ? "core" : "cores"}`;
+    case "memoryBytes":
+      return formatBytes(value);
+    case "ioReadBytesPerSecond":
+    case "ioWriteBytesPerSecond":
+      return `${formatBytes(value)}/s`;
+    case "pids":
+      return String(value);
+  }
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1 && value % 1024 === 0) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value} ${units[unit] ?? "bytes"}`;
+}
+
+/** Throws invalid_argument for the first value out of range. */
+export function checkLimitValues(limits: Limits, hostCores: number, what = "limit"): void {
+  for (const name of LIMIT_NAMES) {
+    const value = limits[name];
+    if (value === undefined) continue;
+    const problem = rangeProblem(name, value, hostCores);
+    if (problem !== undefined) {
+      throw new JobError("invalid_argument", `${what} ${limitWords(name)} ${problem}`);
+    }
+  }
+}
+
+function rangeProblem(name: LimitName, value: number, hostCores: number): string | undefined {
+  if (!Number.isFinite(value) || value <= 0) return `must be a positive number, not ${value}`;
+  switch (name) {
+    case "cpu":
+      if (value < 0.01) return `must be at least 0.01 cores, not ${value}`;
+      if (value > hostCores) return `of ${value} cores is more than the host's ${hostCores}`;
+      return undefined;
+    case "memoryBytes":
+      if (!Number.isSafeInteger(value)) return `must be a whole number of bytes, not ${value}`;
+      if (value < MIN_MEMORY_BYTES) {
+        return `of ${formatBytes(value)} is below the minimum of ${formatBytes(MIN_MEMORY_BYTES)}`;
+      }
+      return undefined;
+    case "ioReadBytesPerSecond":
+    case "ioWriteBytesPerSecond":
+      return Number.isSafeInteger(value) ? undefined : `must be a whole number, not ${value}`;
+    case "pids":
+      if (!Number.isSafeInteger(value)) return `must be a whole number, not ${value}`;
+      if (value < MIN_PIDS) return `of ${value} is below the minimum of ${MIN_PIDS}`;
+      return undefined;
+  }
+}
+
+/** The request's limits, with defaults where it is silent, checked against ceilings. */
+export function effectiveLimits(
+  requested: Limits,
+  defaults: Limits,
+  ceilings: Limits,
+  hostCores: number,
+): Limits {
+  checkLimitValues(requested, hostCores);
+  const limits: Limits = {};
+  for (const name of LIMIT_NAMES) {
+    const value = requested[name] ?? defaults[name];
+    if (value === undefined) continue;
+    const ceiling = ceilings[name];
+    if (ceiling !== undefined && value > ceiling) {
+      throw new JobError(
+        "permission_denied",
+        `${limitWords(name)} of ${formatLimit(name, value)} is above the ceiling of ${formatLimit(name, ceiling)}`,
+      );
+    }
+    limits[name] = value;
+  }
+  return limits;
+}

@@ -1,0 +1,108 @@
+/**
+ * Worker options, documented once with their defaults, validated eagerly
+ * and compiled into a fully resolved form at open.
+ */
+import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+import { JobError } from "./errors.ts";
+import { checkLimitValues, effectiveLimits } from "./limits.ts";
+import type { Limits } from "./types.ts";
+import { DEFAULT_UID_RANGE, type UidRange } from "./uid-pool.ts";
+
+export interface IsolationOptions {
+  /** New pid namespace with its own /proc. @default true */
+  pid?: boolean;
+  /** New mount namespace (private mounts). @default true */
+  mount?: boolean;
+  /** New uts namespace (the job's own hostname). @default true */
+  uts?: boolean;
+  /** New ipc namespace. @default true */
+  ipc?: boolean;
+  /** New network namespace with loopback only. @default true */
+  net?: boolean;
+  /** Run each job as an unprivileged uid/gid of its own from `uidRange`. @default true */
+  user?: boolean;
+}
+
+export interface WorkerOptions {
+  /** Folder holding job records, output and scratch folders (created if missing). */
+  stateDir: string;
+  /** Name of the parent cgroup all job cgroups live under. @default "jobworker" */
+  cgroupParent?: string;
+  /** Limits applied where a job's spec is silent.
+   * @default { cpu: 1, memoryBytes: 1 GiB, pids: 1024 } (io unlimited) */
+  defaultLimits?: Limits;
+  /** Limits no job may exceed (a request above one is refused).
+   * @default { cpu: the host's cores } */
+  ceilings?: Limits;
+  /** Run a job whose limits the host cannot all enforce, listing them in its
+   * status as not in force, instead of refusing it. @default false */
+  allowUnenforcedLimits?: boolean;
+  /** Output a job may write before it is stopped. @default 1 GiB */
+  outputCapBytes?: number;
+  /** Time between SIGTERM and SIGKILL when stopping. @default 10 s */
+  defaultGraceMs?: number;
+  isolation?: IsolationOptions;
+  /** Ids handed to jobs as uid and gid. @default 600000-665535 */
+  uidRange?: UidRange;
+}
+
+export interface ResolvedWorkerOptions {
+  stateDir: string;
+  cgroupParent: string;
+  defaultLimits: Limits;
+  ceilings: Limits;
+  allowUnenforcedLimits: boolean;
+  outputCapBytes: number;
+  defaultGraceMs: number;
+  isolation: Required<IsolationOptions>;
+  uidRange: UidRange;
+  hostCores: number;
+}
+
+const GiB = 1024 ** 3;
+
+export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  const hostCores = availableParallelism();
+  if (options.stateDir === "") {
+    throw new JobError("invalid_argument", "the worker needs a state directory");
+  }
+  const cgroupParent = options.cgroupParent ?? "jobworker";
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/.test(cgroupParent)) {
+    throw new JobError("invalid_argument", `cgroup parent "${cgroupParent}" is not a valid path`);
+  }
+  const defaultLimits = options.defaultLimits ?? { cpu: 1, memoryBytes: GiB, pids: 1024 };
+  const ceilings = { cpu: hostCores, ...options.ceilings };
+  checkLimitValues(defaultLimits, hostCores, "default limit");
+  checkLimitValues(ceilings, hostCores, "limit ceiling");
+  // A default above its ceiling would refuse every job that relies on it.
+  effectiveLimits({}, defaultLimits, ceilings, hostCores);
+  const outputCapBytes = options.outputCapBytes ?? GiB;
+  const defaultGraceMs = options.defaultGraceMs ?? 10_000;
+  if (!Number.isSafeInteger(outputCapBytes) || outputCapBytes <= 0) {
+    throw new JobError("invalid_argument", `output cap must be a positive number of bytes`);
+  }
+  if (!Number.isSafeInteger(defaultGraceMs) || defaultGraceMs < 0) {
+    throw new JobError("invalid_argument", `grace period must be a whole number of ms >= 0`);
+  }
+  return {
+    stateDir: resolve(options.stateDir),
+    cgroupParent,
+    defaultLimits,
+    ceilings,
+    allowUnenforcedLimits: options.allowUnenforcedLimits ?? false,
+    outputCapBytes,
+    defaultGraceMs,
+    isolation: {
+      pid: true,
+      mount: true,
+      uts: true,
+      ipc: true,
+      net: true,
+      user: true,
+      ...options.isolation,
+    },
+    uidRange: options.uidRange ?? DEFAULT_UID_RANGE,
+    hostCores,
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * Layout of the state directory, and its permissions:
+ *
+ *   STATE/            0711  root: traversable, not listable, so a job's uid
+ *                           can reach its scratch folder and nothing else
+ *   STATE/jobs/       0700  root only: every job's record and output
+ *   STATE/jobs/ID/    0700  record.json (0600), output (0600)
+ *   STATE/scratch/    0711  root
+ *   STATE/scratch/ID/ 0700  owned by the job's uid: its default working dir
+ */
+import { chmod, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fromOsError } from "./os-errors.ts";
+
+export class StateDir {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  get jobsDir(): string {
+    return join(this.root, "jobs");
+  }
+
+  get scratchRoot(): string {
+    return join(this.root, "scratch");
+  }
+
+  jobDir(id: string): string {
+    return join(this.jobsDir, id);
+  }
+
+  recordFile(id: string): string {
+    return join(this.jobDir(id), "record.json");
+  }
+
+  outputFile(id: string): string {
+    return join(this.jobDir(id), "output");
+  }
+
+  scratchDir(id: string): string {
+    return join(this.scratchRoot, id);
+  }
+
+  /** Creates the folders (if missing) and tightens their modes. */
+  async prepare(): Promise<void> {
+    try {
+      for (const [dir, mode] of [
+        [this.root, 0o711],
+        [this.jobsDir, 0o700],
+        [this.scratchRoot, 0o711],
+      ] as const) {
+        await mkdir(dir, { recursive: true, mode });
+        // mkdir's mode is filtered by the umask and ignored for existing folders.
+        await chmod(dir, mode);
+      }
+    } catch (err) {
+      throw fromOsError(err, `prepare the state directory ${this.root}`);
+    }
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * A real Worker on a temporary state directory and a cgroup parent of its
+ * own, so test files never see each other's jobs. `dispose()` closes the
+ * worker and removes what it made.
+ */
+import { mkdtemp, readdir, rm, rmdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Worker, type WorkerOptions } from "../../src/worker/index.ts";
+
+export interface TestWorker {
+  worker: Worker;
+  stateDir: string;
+  cgroupParent: string;
+  /** Opens another worker on the same state directory (a "restart"). */
+  reopen(): Promise<Worker>;
+  dispose(): Promise<void>;
+}
+
+let counter = 0;
+
+export async function openTestWorker(options: Partial<WorkerOptions> = {}): Promise<TestWorker> {
+  // State on the real disk (not tmpfs), so io limits and O_DIRECT apply.
+  const stateDir = await mkdtemp(join(tmpdir(), "jw-state-"));
+  const cgroupParent = `jobworker-test-${process.pid}-${++counter}`;
+  const workerOptions: WorkerOptions = { stateDir, cgroupParent, defaultGraceMs: 2000, ...options };
+  const opened: Worker[] = [await Worker.open(workerOptions)];
+  const [worker] = opened as [Worker];
+  return {
+    worker,
+    stateDir,
+    cgroupParent,
+    async reopen() {
+      const again = await Worker.open(workerOptions);
+      opened.push(again);
+      return again;
+    },
+    async dispose() {
+      for (const w of opened) await w.close();
+      await rm(stateDir, { recursive: true, force: true });
+      await removeCgroupParent(cgroupParent);
+    },
+  };
+}
+
+export async function collectOutput(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of chunks) parts.push(Buffer.from(chunk));
+  return Buffer.concat(parts);
+}
+
+/**
+ * Removes a test's (empty) parent cgroup in every hierarchy: v2 has one at
+ * /sys/fs/cgroup, v1 one per controller mount below it.
+ */
+async function removeCgroupParent(parent: string): Promise<void> {
+  const roots = ["/sys/fs/cgroup"];
+  for (const entry of await readdir("/sys/fs/cgroup")) roots.push(`/sys/fs/cgroup/${entry}`);
+  for (const root of roots) {
+    // A process that has just been killed may keep it busy for a moment.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const error = await rmdir(`${root}/${parent}`).then(
+        () => undefined,
+        (err: unknown) => err as NodeJS.ErrnoException,
+      );
+      if (error?.code !== "EBUSY") break;
+      await sleep(50);
+    }
+  }
+}

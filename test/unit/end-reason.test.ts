@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { decideEnd, type EndFacts } from "../../src/worker/end-reason.ts";
+
+const base: EndFacts = {
+  exitCode: 0,
+  signal: null,
+  oomKills: 0,
+  stop: undefined,
+  timeoutMs: null,
+  outputCapBytes: 1024 ** 3,
+  memoryLimitBytes: 64 * 1024 * 1024,
+};
+
+describe("how a job ended", () => {
+  it("exit 0 succeeds, other exits and signals fail", () => {
+    assert.deepEqual(decideEnd(base), {
+      state: "succeeded",
+      reason: "exited with code 0",
+      oomKilled: false,
+    });
+    assert.equal(decideEnd({ ...base, exitCode: 3 }).reason, "exited with code 3");
+    assert.equal(decideEnd({ ...base, exitCode: 3 }).state, "failed");
+    const segv = decideEnd({ ...base, exitCode: null, signal: "SIGSEGV" });
+    assert.deepEqual(segv, { state: "failed", reason: "killed by SIGSEGV", oomKilled: false });
+  });
+
+  it("OOM comes from the kernel's counter, not from SIGKILL alone", () => {
+    const killed = { ...base, exitCode: null, signal: "SIGKILL" };
+    assert.equal(decideEnd(killed).oomKilled, false);
+    const oom = decideEnd({ ...killed, oomKills: 1 });
+    assert.deepEqual(oom, {
+      state: "failed",
+      reason: "out of memory (limit 64 MiB): killed by SIGKILL",
+      oomKilled: true,
+    });
+  });
+
+  it("the first stop cause decides, and the stage says how it ended", () => {
+    const term = decideEnd({
+      ...base,
+      exitCode: null,
+      signal: "SIGTERM",
+      stop: { cause: "request", graceMs: 10_000, stage: "term" },
+    });
+    assert.deepEqual(term, {
+      state: "stopped",
+      reason: "stopped by request: ended after SIGTERM (killed by SIGTERM)",
+      oomKilled: false,
+    });
+    const kill = decideEnd({
+      ...base,
+      exitCode: null,
+      signal: "SIGKILL",
+      stop: { cause: "request", graceMs: 2000, stage: "kill" },
+    });
+    assert.equal(kill.reason, "stopped by request: killed with SIGKILL after the 2 s grace period");
+    const timeout = decideEnd({
+      ...base,
+      exitCode: null,
+      signal: "SIGTERM",
+      timeoutMs: 1500,
+      stop: { cause: "timeout", graceMs: 10_000, stage: "term" },
+    });
+    assert.equal(timeout.state, "failed");
+    assert.equal(
+      timeout.reason,
+      "timed out after 1500 ms: ended after SIGTERM (killed by SIGTERM)",
+    );
+    const cap = decideEnd({
+      ...base,
+      exitCode: null,
+      signal: "SIGKILL",
+      stop: { cause: "output-cap", graceMs: 0, stage: "kill" },
+    });
+    assert.match(cap.reason, /^output exceeded the cap of 1 GiB/);
+    const shutdown = decideEnd({
+      ...base,
+      exitCode: 143,
+      stop: { cause: "shutdown", graceMs: 10_000, stage: "term" },
+    });
+    assert.deepEqual(shutdown.state, "stopped");
+  });
+});
