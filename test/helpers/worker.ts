@@ -20,11 +20,14 @@ export interface TestWorker {
 
 let counter = 0;
 
-export async function openTestWorker(options: Partial<WorkerOptions> = {}): Promise<TestWorker> {
-  // State on the real disk (not tmpfs), so io limits and O_DIRECT apply.
-  const stateDir = await mkdtemp(join(tmpdir(), "jw-state-"));
+export async function openTestWorker(
+  options: Partial<WorkerOptions> & { stateRoot?: string } = {},
+): Promise<TestWorker> {
+  const { stateRoot = tmpdir(), ...rest } = options;
+  // State on a real disk (not tmpfs), so io limits and O_DIRECT apply.
+  const stateDir = await mkdtemp(join(stateRoot, "jw-state-"));
   const cgroupParent = `jobworker-test-${process.pid}-${++counter}`;
-  const workerOptions: WorkerOptions = { stateDir, cgroupParent, defaultGraceMs: 2000, ...options };
+  const workerOptions: WorkerOptions = { stateDir, cgroupParent, defaultGraceMs: 2000, ...rest };
   const opened: Worker[] = [await Worker.open(workerOptions)];
   const [worker] = opened as [Worker];
   return {
@@ -54,7 +57,7 @@ export async function collectOutput(chunks: AsyncIterable<Uint8Array>): Promise<
  * Removes a test's (empty) parent cgroup in every hierarchy: v2 has one at
  * /sys/fs/cgroup, v1 one per controller mount below it.
  */
-async function removeCgroupParent(parent: string): Promise<void> {
+export async function removeCgroupParent(parent: string): Promise<void> {
   const roots = ["/sys/fs/cgroup"];
   for (const entry of await readdir("/sys/fs/cgroup")) roots.push(`/sys/fs/cgroup/${entry}`);
   for (const root of roots) {
@@ -68,4 +71,13 @@ async function removeCgroupParent(parent: string): Promise<void> {
       await sleep(50);
     }
   }
+}
+
+/** Resolves once the job's output contains `text` (polls: tests only). */
+export async function waitForOutput(worker: Worker, id: string, text: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await collectOutput(worker.output(id))).toString().includes(text)) return;
+    await sleep(50);
+  }
+  throw new Error(`job ${id} never printed ${text}`);
 }

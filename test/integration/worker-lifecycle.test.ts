@@ -4,9 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { ORPHAN_REASON } from "../../src/worker/index.ts";
-import { collectOutput, openTestWorker, type TestWorker } from "../helpers/worker.ts";
+import {
+  collectOutput,
+  openTestWorker,
+  waitForOutput,
+  type TestWorker,
+} from "../helpers/worker.ts";
 
 describe("job lifecycle", () => {
   let t: TestWorker;
@@ -114,7 +118,7 @@ describe("job lifecycle", () => {
       ],
       owner: "alice",
     });
-    await waitForOutput(t, job.id, "ready");
+    await waitForOutput(t.worker, job.id, "ready");
     assert.ok(
       (await hostPidsRunning("sleep\0" + "300")).length > 0,
       "the daemon runs before the stop",
@@ -190,6 +194,30 @@ describe("job lifecycle", () => {
   });
 });
 
+describe("closing the worker", () => {
+  it("stops running jobs with their grace period, records them, and refuses new ones", async () => {
+    const t = await openTestWorker();
+    try {
+      const job = await t.worker.start({ command: "sleep", args: ["100"], owner: "alice" });
+      await t.worker.close();
+      await t.worker.close(); // idempotent
+      const status = await t.worker.status(job.id);
+      assert.equal(status.state, "stopped");
+      assert.equal(
+        status.reason,
+        "stopped because the server shut down: ended after SIGTERM (killed by SIGTERM)",
+      );
+      await assert.rejects(t.worker.start({ command: "true", owner: "alice" }), {
+        code: "failed_precondition",
+      });
+      const reopened = await t.reopen();
+      assert.equal((await reopened.status(job.id)).state, "stopped");
+    } finally {
+      await t.dispose();
+    }
+  });
+});
+
 describe("a job left running by a server that died", () => {
   it("is killed and marked failed when the state directory is reopened", async () => {
     const t = await openTestWorker();
@@ -233,12 +261,4 @@ async function hostPidsRunning(cmdline: string): Promise<number[]> {
     if (text.startsWith(cmdline)) pids.push(Number(entry));
   }
   return pids;
-}
-
-async function waitForOutput(t: TestWorker, id: string, text: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if ((await collectOutput(t.worker.output(id))).toString().includes(text)) return;
-    await sleep(50);
-  }
-  throw new Error(`job ${id} never printed ${text}`);
 }

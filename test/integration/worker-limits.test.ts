@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { forkLoop, MEMORY_HOG } from "../helpers/job-programs.ts";
 import { collectOutput, openTestWorker, type TestWorker } from "../helpers/worker.ts";
 
 const MiB = 1024 * 1024;
@@ -19,10 +20,8 @@ describe("limits on the real kernel", () => {
   });
 
   it("a memory hog over its limit is OOM-killed and reported oomKilled", async () => {
-    // tail keeps the whole newline-free input in memory.
     const job = await t.worker.start({
-      command: "sh",
-      args: ["-c", "head -c 256M /dev/zero | tail"],
+      ...MEMORY_HOG,
       owner: "alice",
       limits: { memoryBytes: 32 * MiB },
     });
@@ -35,24 +34,8 @@ describe("limits on the real kernel", () => {
   });
 
   it("a fork loop under a pids limit of 20 never exceeds 20 processes", async () => {
-    // Python keeps going when a fork fails (a POSIX shell gives up), and
-    // reports how many children it got.
-    const forkLoop = [
-      "import os, time",
-      "forked = 0",
-      "for _ in range(60):",
-      "    try:",
-      "        if os.fork() == 0:",
-      "            time.sleep(2); os._exit(0)",
-      "        forked += 1",
-      "    except OSError:",
-      "        pass",
-      "print(forked, flush=True)",
-      "time.sleep(1)",
-    ].join("\n");
     const job = await t.worker.start({
-      command: "/usr/bin/python3",
-      args: ["-c", forkLoop],
+      ...forkLoop(60),
       owner: "alice",
       limits: { pids: 20 },
     });

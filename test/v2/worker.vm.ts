@@ -1,0 +1,110 @@
+/**
+ * The whole job library on a real pure cgroup v2 kernel (inside vm-run):
+ * the limits the issue names, enforced by v2's files, and isolation.
+ * The state directory lives on the VM's scratch disk (/dev/vda, formatted
+ * here), so io.max applies to the job's own files. CPU timing is not
+ * checked here: the emulated guest's CPU time is not faithful.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { forkLoop, MEMORY_HOG } from "../helpers/job-programs.ts";
+import {
+  collectOutput,
+  openTestWorker,
+  waitForOutput,
+  type TestWorker,
+} from "../helpers/worker.ts";
+
+const MiB = 1024 * 1024;
+const STATE_DISK = "/mnt/jobworker-v2";
+
+describe("the job library on cgroup v2", () => {
+  let t: TestWorker;
+  before(async () => {
+    assert.match(readFileSync("/proc/self/mountinfo", "utf8"), / \/sys\/fs\/cgroup .* - cgroup2 /);
+    mkdirSync(STATE_DISK, { recursive: true });
+    execFileSync("mkfs.ext4", ["-q", "-F", "/dev/vda"]);
+    // vm-run's initramfs loads only what it needs itself; ext4 is a module.
+    execFileSync("modprobe", ["ext4"]);
+    execFileSync("mount", ["/dev/vda", STATE_DISK]);
+    t = await openTestWorker({ stateRoot: STATE_DISK });
+    assert.equal(t.worker.cgroupCapabilities.mode, "v2");
+  });
+  after(async () => {
+    await t.dispose();
+  });
+
+  it("a memory hog is OOM-killed and reported oomKilled", async () => {
+    const job = await t.worker.start({
+      ...MEMORY_HOG,
+      owner: "alice",
+      limits: { memoryBytes: 32 * MiB },
+    });
+    const ended = await t.worker.wait(job.id);
+    assert.equal(ended.state, "failed");
+    assert.equal(ended.oomKilled, true);
+    assert.match(ended.reason, /^out of memory/);
+  });
+
+  it("a fork loop never exceeds a pids limit of 20", async () => {
+    const job = await t.worker.start({ ...forkLoop(40), owner: "alice", limits: { pids: 20 } });
+    let most = 0;
+    for (let status = job; status.state === "running"; status = await t.worker.status(job.id)) {
+      most = Math.max(most, status.usage.pids);
+      await sleep(200);
+    }
+    const forked = Number((await collectOutput(t.worker.output(job.id))).toString());
+    // The launcher, its init and python itself are 3 of the 20.
+    assert.equal(forked, 17, `python forked ${forked} children`);
+    assert.ok(most <= 20, `saw ${most} processes`);
+  });
+
+  it("O_DIRECT writes under a 1 MiB/s write limit are throttled", async () => {
+    const job = await t.worker.start({
+      command: "dd",
+      args: ["if=/dev/zero", "of=blob", "bs=256K", "count=12", "oflag=direct"],
+      owner: "alice",
+      limits: { ioWriteBytesPerSecond: MiB },
+    });
+    const ended = await t.worker.wait(job.id);
+    assert.equal(
+      ended.state,
+      "succeeded",
+      (await collectOutput(t.worker.output(job.id))).toString(),
+    );
+    const seconds = (Date.parse(ended.endedAt ?? "") - Date.parse(ended.startedAt ?? "")) / 1000;
+    assert.ok(ended.usage.ioWriteBytes >= 3 * MiB, `kernel counted ${ended.usage.ioWriteBytes}`);
+    assert.ok(seconds >= 1.8, `3 MiB took only ${seconds} s`);
+  });
+
+  it("isolation: own processes only, loopback only, unprivileged uid", async () => {
+    const job = await t.worker.start({
+      command: "sh",
+      args: ["-c", "ls /proc | grep -c '^[0-9]'; ls /sys/class/net; id -u"],
+      owner: "alice",
+    });
+    await t.worker.wait(job.id);
+    const [processes, net, uid] = (await collectOutput(t.worker.output(job.id)))
+      .toString()
+      .trim()
+      .split("\n");
+    assert.ok(Number(processes) <= 4, `saw ${processes} processes`);
+    assert.equal(net, "lo");
+    assert.notEqual(uid, "0");
+  });
+
+  it("a job ignoring SIGTERM is killed after the grace period", async () => {
+    const job = await t.worker.start({
+      command: "sh",
+      args: ["-c", "trap '' TERM; (setsid sleep 300 &); echo ready; while :; do sleep 1; done"],
+      owner: "alice",
+    });
+    await waitForOutput(t.worker, job.id, "ready");
+    const stopped = await t.worker.stop(job.id, { graceMs: 300 });
+    assert.equal(stopped.state, "stopped");
+    assert.match(stopped.reason, /killed with SIGKILL after the 300 ms grace period/);
+  });
+});
