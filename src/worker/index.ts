@@ -1,7 +1,13 @@
 /**
  * The job library's public surface. Other layers import from here only.
  */
-export { Worker, ORPHAN_REASON, type StopOptions, type WatchOptions } from "./worker.ts";
+export {
+  Worker,
+  ORPHAN_REASON,
+  MIN_ID_PREFIX,
+  type StopOptions,
+  type WatchOptions,
+} from "./worker.ts";
 export type { WorkerOptions, IsolationOptions } from "./options.ts";
 export type { ReadOutputOptions } from "./output-reader.ts";
 export { JobError, isJobError, JOB_ERROR_CODES, type JobErrorCode } from "./errors.ts";

@@ -17,12 +17,21 @@ interface StoredRecord {
 }
 
 export async function writeRecord(file: string, job: JobStatus): Promise<void> {
+  const stored: StoredRecord = { version: RECORD_VERSION, job };
+  await writeJsonAtomically(file, stored, `write the record of job ${job.id}`);
+}
+
+/** Writes `value` as JSON to `file` (mode 0600) so that it is whole or absent. */
+export async function writeJsonAtomically(
+  file: string,
+  value: unknown,
+  doing: string,
+): Promise<void> {
   const temporary = `${file}.tmp`;
-  const body = JSON.stringify({ version: RECORD_VERSION, job } satisfies StoredRecord);
   try {
     const handle = await open(temporary, "w", 0o600);
     try {
-      await handle.writeFile(body);
+      await handle.writeFile(JSON.stringify(value));
       await handle.sync();
     } finally {
       await handle.close();
@@ -36,7 +45,7 @@ export async function writeRecord(file: string, job: JobStatus): Promise<void> {
     }
   } catch (err) {
     await rm(temporary, { force: true }).catch(() => undefined);
-    throw fromOsError(err, `write the record of job ${job.id}`);
+    throw fromOsError(err, doing);
   }
 }
 

@@ -48,7 +48,11 @@ export class JobSupervisor {
     // "running" means exec'ed: the launcher says so by closing its status pipe.
     const running = launched.started.then(
       async () => {
-        await job.transition("running", { startedAt: new Date().toISOString(), pid: launched.pid });
+        await job.transition("running", {
+          startedAt: new Date().toISOString(),
+          pid: launched.pid,
+          reason: "running",
+        });
         this.#startTimeout();
       },
       () => undefined,
@@ -125,8 +129,14 @@ export class JobSupervisor {
   }
 
   async #kill(): Promise<void> {
+    if (this.#exited) return;
     if (this.#stop !== undefined) this.#stop.stage = "kill";
-    await this.#options.cgroup.killAll();
+    try {
+      await this.#options.cgroup.killAll();
+    } catch (err) {
+      // The job may end (and its cgroup go) while the kill runs: that is fine.
+      if (!this.#exited) this.#options.job.reportProblem("kill the processes", err);
+    }
   }
 
   /**
@@ -159,10 +169,11 @@ export class JobSupervisor {
     const { job, cgroup, notifier, outputFile } = this.#options;
     // Processes the command left behind (possible without a pid namespace)
     // die with it; only then is the output complete.
-    await cgroup.killAll().catch(() => undefined);
+    await cgroup.killAll().catch((err: unknown) => {
+      job.reportProblem("kill the processes left behind", err);
+    });
     const usage = await cgroup.usage().catch(() => this.#lastUsage);
     this.#lastUsage = { ...usage, pids: 0 };
-    notifier.end();
     const spec = job.snapshot();
     const verdict = decideEnd({
       exitCode: exit.exitCode,
@@ -183,7 +194,9 @@ export class JobSupervisor {
     );
     // Release before the final state is published, so whoever sees the job
     // ended also sees its cgroup and scratch folder gone.
-    await cgroup.remove().catch(() => undefined);
+    await cgroup.remove().catch((err: unknown) => {
+      job.reportProblem("remove the cgroup", err);
+    });
     await this.#options.release();
     await job.transition(startFailure === undefined ? verdict.state : "failed", {
       exitCode: startFailure === undefined ? exit.exitCode : null,
@@ -194,6 +207,8 @@ export class JobSupervisor {
       usage: this.#lastUsage,
       outputBytes,
     });
+    // Last: a follower that reaches the end of the output sees the job ended.
+    notifier.end();
   }
 }
 

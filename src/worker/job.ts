@@ -10,6 +10,7 @@ import { writeRecord } from "./job-record.ts";
 import { isFinalState, type JobState, type JobStatus } from "./types.ts";
 
 const ALLOWED: Readonly<Record<JobState, readonly JobState[]>> = {
+  queued: ["starting", "stopped", "failed"],
   starting: ["running", "failed", "stopped"],
   running: ["succeeded", "failed", "stopped"],
   succeeded: [],
@@ -19,7 +20,9 @@ const ALLOWED: Readonly<Record<JobState, readonly JobState[]>> = {
 
 /** Payload of the `jobworker:job` diagnostics channel. */
 export interface JobEvent {
-  type: "transition" | "record-write-failed";
+  /** "problem": something failed that the job's outcome does not depend on
+   * (a cleanup), reported instead of thrown. */
+  type: "transition" | "record-write-failed" | "problem";
   job: JobStatus;
   from?: JobState;
   error?: JobError;
@@ -105,6 +108,15 @@ export class Job {
   onTransition(listener: (job: JobStatus) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Publishes a failure that must not break the job's flow (e.g. a cleanup). */
+  reportProblem(doing: string, err: unknown): void {
+    const { code, message } = JobError.from(err);
+    const error = new JobError(code, `could not ${doing} of job ${this.id}: ${message}`, {
+      cause: err,
+    });
+    jobChannel.publish({ type: "problem", job: this.snapshot(), error } satisfies JobEvent);
   }
 
   whenEnded(): Promise<JobStatus> {

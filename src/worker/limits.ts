@@ -9,6 +9,8 @@ import { LIMIT_NAMES, type LimitName, type Limits } from "./types.ts";
 export const MIN_MEMORY_BYTES = 4 * 1024 * 1024;
 /** The launcher and its PID-1 init are two of the job's processes. */
 export const MIN_PIDS = 4;
+/** Weights use cgroup v2's scale, 1-10000 (v1 values are converted). */
+export const MAX_WEIGHT = 10_000;
 
 const LIMIT_WORDS: Record<LimitName, string> = {
   cpu: "cpu",
@@ -16,6 +18,10 @@ const LIMIT_WORDS: Record<LimitName, string> = {
   ioReadBytesPerSecond: "disk read rate",
   ioWriteBytesPerSecond: "disk write rate",
   pids: "process limit",
+  cpuWeight: "cpu weight",
+  ioWeight: "io weight",
+  ioReadIopsPerSecond: "disk read IOPS",
+  ioWriteIopsPerSecond: "disk write IOPS",
 };
 
 export function limitWords(name: LimitName): string {
@@ -33,19 +39,26 @@ export function formatLimit(name: LimitName, value: number): string {
     case "ioWriteBytesPerSecond":
       return `${formatBytes(value)}/s`;
     case "pids":
+    case "cpuWeight":
+    case "ioWeight":
       return String(value);
+    case "ioReadIopsPerSecond":
+    case "ioWriteIopsPerSecond":
+      return `${value} IOPS`;
   }
 }
 
+/** "3 MiB" for exact multiples, "20.9 GiB" (one decimal) otherwise. */
 export function formatBytes(bytes: number): string {
   const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
   let value = bytes;
   let unit = 0;
-  while (value >= 1024 && unit < units.length - 1 && value % 1024 === 0) {
+  while (value >= 1024 && unit < units.length - 1) {
     value /= 1024;
     unit++;
   }
-  return `${value} ${units[unit] ?? "bytes"}`;
+  const shown = Number.isInteger(value) ? String(value) : value.toFixed(1);
+  return `${shown} ${units[unit] ?? "bytes"}`;
 }
 
 /** Throws invalid_argument for the first value out of range. */
@@ -75,7 +88,15 @@ function rangeProblem(name: LimitName, value: number, hostCores: number): string
       return undefined;
     case "ioReadBytesPerSecond":
     case "ioWriteBytesPerSecond":
+    case "ioReadIopsPerSecond":
+    case "ioWriteIopsPerSecond":
       return Number.isSafeInteger(value) ? undefined : `must be a whole number, not ${value}`;
+    case "cpuWeight":
+    case "ioWeight":
+      if (!Number.isSafeInteger(value) || value > MAX_WEIGHT) {
+        return `must be a whole number from 1 to ${MAX_WEIGHT}, not ${value}`;
+      }
+      return undefined;
     case "pids":
       if (!Number.isSafeInteger(value)) return `must be a whole number, not ${value}`;
       if (value < MIN_PIDS) return `of ${value} is below the minimum of ${MIN_PIDS}`;

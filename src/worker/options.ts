@@ -2,8 +2,10 @@
  * Worker options, documented once with their defaults, validated eagerly
  * and compiled into a fully resolved form at open.
  */
-import { availableParallelism } from "node:os";
+import { readFileSync } from "node:fs";
+import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
+import type { Capacity } from "./admission.ts";
 import { JobError } from "./errors.ts";
 import { checkLimitValues, effectiveLimits } from "./limits.ts";
 import type { Limits } from "./types.ts";
@@ -45,6 +47,9 @@ export interface WorkerOptions {
   isolation?: IsolationOptions;
   /** Ids handed to jobs as uid and gid. @default 600000-665535 */
   uidRange?: UidRange;
+  /** What all running jobs together may reserve; jobs beyond wait in the
+   * queue. @default 90% of memory, every core, 90% of pid_max, 1024 jobs */
+  capacity?: Partial<Capacity>;
 }
 
 export interface ResolvedWorkerOptions {
@@ -57,6 +62,7 @@ export interface ResolvedWorkerOptions {
   defaultGraceMs: number;
   isolation: Required<IsolationOptions>;
   uidRange: UidRange;
+  capacity: Capacity;
   hostCores: number;
 }
 
@@ -103,6 +109,35 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
       ...options.isolation,
     },
     uidRange: options.uidRange ?? DEFAULT_UID_RANGE,
+    capacity: resolveCapacity(options.capacity ?? {}, hostCores),
     hostCores,
   };
+}
+
+function resolveCapacity(given: Partial<Capacity>, hostCores: number): Capacity {
+  const MiB = 1024 * 1024;
+  const capacity: Capacity = {
+    memoryBytes: given.memoryBytes ?? Math.floor((totalmem() * 0.9) / MiB) * MiB,
+    cpu: given.cpu ?? hostCores,
+    pids: given.pids ?? Math.floor(hostPidMax() * 0.9),
+    maxRunning: given.maxRunning ?? 1024,
+  };
+  for (const [name, value] of Object.entries(capacity)) {
+    if (!Number.isFinite(value) || value <= 0 || (name !== "cpu" && !Number.isSafeInteger(value))) {
+      throw new JobError(
+        "invalid_argument",
+        `capacity ${name} must be a positive number, not ${value}`,
+      );
+    }
+  }
+  return capacity;
+}
+
+/** The kernel's highest pid + 1: the most processes the host can have. */
+function hostPidMax(): number {
+  try {
+    return Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim());
+  } catch {
+    return 32768; // the kernel's default
+  }
 }

@@ -4,7 +4,8 @@
  *   STATE/            0711  root: traversable, not listable, so a job's uid
  *                           can reach its scratch folder and nothing else
  *   STATE/jobs/       0700  root only: every job's record and output
- *   STATE/jobs/ID/    0700  record.json (0600), output (0600)
+ *   STATE/jobs/ID/    0700  record.json (0600), output (0600), and
+ *                           request.json (0600) while the job is queued
  *   STATE/scratch/    0711  root
  *   STATE/scratch/ID/ 0700  owned by the job's uid: its default working dir
  */
@@ -33,6 +34,12 @@ export class StateDir {
 
   recordFile(id: string): string {
     return join(this.jobDir(id), "record.json");
+  }
+
+  /** The full request of a queued job (environment values included), kept
+   * until it starts so the queue survives a restart. */
+  requestFile(id: string): string {
+    return join(this.jobDir(id), "request.json");
   }
 
   outputFile(id: string): string {

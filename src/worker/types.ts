@@ -13,6 +13,15 @@ export interface Limits {
   ioWriteBytesPerSecond?: number;
   /** Maximum number of processes (and threads) in the job. */
   pids?: number;
+  /** Proportional CPU share under contention, 1-10000 (100 = normal); never caps an idle host. */
+  cpuWeight?: number;
+  /** Proportional disk share, 1-10000 (100 = normal); in force only where the
+   * disk's scheduler honours it (BFQ), refused elsewhere. */
+  ioWeight?: number;
+  /** Disk read operations per second, per whole disk. */
+  ioReadIopsPerSecond?: number;
+  /** Disk write operations per second, per whole disk. */
+  ioWriteIopsPerSecond?: number;
 }
 
 export type LimitName = keyof Limits;
@@ -23,6 +32,10 @@ export const LIMIT_NAMES: readonly LimitName[] = [
   "ioReadBytesPerSecond",
   "ioWriteBytesPerSecond",
   "pids",
+  "cpuWeight",
+  "ioWeight",
+  "ioReadIopsPerSecond",
+  "ioWriteIopsPerSecond",
 ];
 
 /** What a caller asks the worker to run. */
@@ -42,11 +55,20 @@ export interface JobSpec {
 }
 
 /**
- * Lifecycle of a job. `starting`: accepted, cgroup and launcher being set up;
- * `running`: the command has been exec'ed; the rest are final.
- * (Issue 8's `queued` goes before `starting`.)
+ * Lifecycle of a job. `queued`: accepted, waiting for room within the host's
+ * capacity; `starting`: cgroup and launcher being set up; `running`: the
+ * command has been exec'ed; the rest are final.
  */
-export type JobState = "starting" | "running" | "succeeded" | "failed" | "stopped";
+export type JobState = "queued" | "starting" | "running" | "succeeded" | "failed" | "stopped";
+
+export const JOB_STATES: readonly JobState[] = [
+  "queued",
+  "starting",
+  "running",
+  "succeeded",
+  "failed",
+  "stopped",
+];
 
 export const FINAL_STATES: readonly JobState[] = ["succeeded", "failed", "stopped"];
 
@@ -91,6 +113,8 @@ export interface JobStatus {
   envNames: string[];
   cwd: string;
   state: JobState;
+  /** 1-based place in the admission queue while `queued`; null otherwise. */
+  queuePosition: number | null;
   /** Exit code when the command exited by itself; null otherwise. */
   exitCode: number | null;
   /** Name of the signal that ended the command ("SIGKILL"); null otherwise. */

@@ -4,12 +4,13 @@
  * of gRPC, TLS or users beyond the owner name a caller supplies.
  */
 import { randomUUID } from "node:crypto";
-import { chown, mkdir, open, readdir, rm, stat } from "node:fs/promises";
+import { chown, mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { CgroupDriver } from "./cgroup/driver.ts";
+import { Admission } from "./admission.ts";
+import type { CgroupCapabilities, CgroupDriver } from "./cgroup/driver.ts";
 import { openCgroupDriver } from "./cgroup/detect.ts";
 import { JobError } from "./errors.ts";
-import { readAllRecords, type UnreadableRecord } from "./job-record.ts";
+import { readAllRecords, writeJsonAtomically, type UnreadableRecord } from "./job-record.ts";
 import { checkSpec, type CheckedSpec } from "./job-spec.ts";
 import { JobSupervisor } from "./job-supervisor.ts";
 import { Job } from "./job.ts";
@@ -25,6 +26,7 @@ import {
   LIMIT_NAMES,
   ZERO_USAGE,
   type JobSpec,
+  type JobState,
   type JobStatus,
   type LimitName,
   type ListFilter,
@@ -46,12 +48,24 @@ export interface WatchOptions {
 export const ORPHAN_REASON =
   "the server stopped while the job was running; it was killed when the server restarted";
 
+/** Shortest id prefix that names a job (as docker allows). */
+export const MIN_ID_PREFIX = 4;
+
+/** What a job needs to be launched (kept on disk while it is queued). */
+interface LaunchPlan {
+  checked: CheckedSpec;
+  notInForce: LimitName[];
+}
+
 export class Worker {
   readonly #options: ResolvedWorkerOptions;
   readonly #stateDir: StateDir;
   readonly #cgroups: CgroupDriver;
   readonly #uids: UidPool | undefined;
+  readonly #admission: Admission;
   readonly #jobs = new Map<string, Job>();
+  /** Live output notifiers of jobs not yet ended (queued, starting, running). */
+  readonly #notifiers = new Map<string, OutputNotifier>();
   readonly #supervisors = new Map<string, JobSupervisor>();
   #closing: Promise<void> | undefined;
   /** Records that could not be read at open (reported, never fatal). */
@@ -67,13 +81,15 @@ export class Worker {
     this.#stateDir = new StateDir(options.stateDir);
     this.#cgroups = cgroups;
     this.#uids = uids;
+    this.#admission = new Admission(options.capacity);
     this.unreadableRecords = unreadable;
   }
 
   /**
    * Opens a worker on a state directory: prepares it, detects the cgroup
-   * mode, and reconciles earlier jobs (any left unfinished is killed and
-   * marked failed: nothing runs unsupervised).
+   * mode, and reconciles earlier jobs: any left running is killed and
+   * marked failed (nothing runs unsupervised); queued ones queue again in
+   * their order.
    */
   static async open(options: WorkerOptions): Promise<Worker> {
     const resolved = resolveWorkerOptions(options);
@@ -83,47 +99,72 @@ export class Worker {
     const uids = resolved.isolation.user ? await UidPool.open(resolved.uidRange) : undefined;
     const { jobs, unreadable } = await readAllRecords(stateDir);
     const worker = new Worker(resolved, cgroups, uids, unreadable);
-    for (const status of jobs) await worker.#adopt(status);
-    // Scratch folders of ended jobs are removed at their end; any left is
-    // from a crash, and no job is running yet.
+    // Scratch folders are removed when their job ends; any left is from a
+    // crash, and no job is running yet.
     for (const id of await readdir(stateDir.scratchRoot)) {
       await rm(stateDir.scratchDir(id), { recursive: true, force: true });
     }
+    for (const status of jobs) await worker.#adopt(status);
     return worker;
   }
 
   /** How the host's cgroups are driven, and which limits it cannot enforce. */
-  get cgroupCapabilities(): ReturnType<CgroupDriver["capabilities"]> {
+  get cgroupCapabilities(): CgroupCapabilities {
     return this.#cgroups.capabilities();
   }
 
+  /** What all running jobs together may reserve. */
+  get capacity(): ResolvedWorkerOptions["capacity"] {
+    return this.#options.capacity;
+  }
+
   /**
-   * Checks the spec, creates the job's cgroup and starts it. Resolves with
-   * its status once the command runs, or once it has ended if it could not
-   * start. Bad requests and unenforceable limits throw before any process
-   * exists.
+   * Checks the spec and starts the job, or queues it until it fits within
+   * the capacity. Resolves with its status once the command runs, once it
+   * has ended if it could not start, or at once when queued. Bad requests,
+   * unenforceable limits and jobs larger than the whole capacity throw
+   * before any process exists.
    */
   async start(spec: JobSpec): Promise<JobStatus> {
     this.#assertOpen();
     const checked = await checkSpec(spec, this.#options);
-    const notInForce = this.#limitsNotInForce(checked);
+    const plan: LaunchPlan = { checked, notInForce: this.#limitsNotInForce(checked) };
+    const reservation = this.#admission.reservationOf(checked.limits);
+    this.#admission.checkCouldEverFit(reservation);
     const id = randomUUID();
-    const uid = this.#uids?.acquire();
+    const created = Promise.withResolvers<Job>();
+    // Admission is decided synchronously, so the queue order is the order of
+    // start calls; a job admitted later waits for its record to exist.
+    const admittedNow = this.#admission.enqueue(id, reservation, () => {
+      void created.promise.then(
+        (job) => this.#startQueued(job),
+        () => undefined,
+      );
+    });
+    let job: Job;
     try {
-      const job = await this.#create(id, checked, notInForce, uid ?? null);
-      return await this.#launch(job, checked, notInForce, uid);
+      job = await this.#create(id, plan, admittedNow ? "starting" : "queued");
+    } catch (err) {
+      created.reject(err);
+      this.#forget(id);
+      throw err;
+    }
+    created.resolve(job);
+    if (!admittedNow) return this.status(id);
+    try {
+      return await this.#launch(job, plan);
     } catch (err) {
       // Nothing ran: leave no trace but the error.
+      this.#forget(id);
       await rm(this.#stateDir.jobDir(id), { recursive: true, force: true });
-      await this.#releaseScratch(id, uid);
-      this.#jobs.delete(id);
       throw JobError.from(err);
     }
   }
 
   /**
    * Stops a job: SIGTERM to every process, the grace period, then SIGKILL to
-   * what is left. Idempotent; resolves with the final status.
+   * what is left; a queued job leaves the queue without ever running.
+   * Idempotent; resolves with the final status.
    */
   async stop(id: string, options: StopOptions = {}): Promise<JobStatus> {
     const job = this.#get(id);
@@ -134,6 +175,9 @@ export class Worker {
         `grace period must be a whole number of ms >= 0, not ${graceMs}`,
       );
     }
+    if (job.state === "queued" && this.#admission.dequeue(id)) {
+      await this.#endQueued(job, "stopped", "stopped by request before it started");
+    }
     await this.#supervisors.get(id)?.stop("request", graceMs);
     return job.whenEnded();
   }
@@ -142,11 +186,10 @@ export class Worker {
   async status(id: string): Promise<JobStatus> {
     const job = this.#get(id);
     const supervisor = this.#supervisors.get(id);
-    if (supervisor === undefined || job.ended) return job.snapshot();
-    const usage = await supervisor.usage();
-    const outputBytes = await this.#outputSize(id);
-    job.update({ usage, outputBytes });
-    return job.snapshot();
+    if (supervisor !== undefined && job.state === "running") {
+      job.update({ usage: await supervisor.usage(), outputBytes: await this.#outputSize(id) });
+    }
+    return { ...job.snapshot(), queuePosition: this.#admission.position(id) };
   }
 
   /** Jobs oldest first, filtered by owner and state. */
@@ -158,19 +201,18 @@ export class Worker {
           filter.states.length === 0 ||
           filter.states.includes(job.state)),
     );
-    return Promise.all(jobs.map(async (job) => (job.ended ? job.snapshot() : this.status(job.id))));
+    return Promise.all(jobs.map(async (job) => this.status(job.id)));
   }
 
   /**
    * The job's output from `offset`: to the current end, or (follow) until the
-   * job has ended and every byte was read. Abort `signal` to stop early.
+   * job has ended and every byte was read (for a queued job: it waits for
+   * the job to start). Abort `signal` to stop early.
    */
   output(id: string, options: ReadOutputOptions = {}): AsyncIterable<Uint8Array> {
-    const job = this.#get(id);
+    this.#get(id);
     if (options.offset !== undefined) validateOffset(options.offset);
-    const supervisor = this.#supervisors.get(id);
-    const notifier = job.ended ? undefined : supervisor?.notifier;
-    return readOutput(this.#stateDir.outputFile(id), notifier, options);
+    return readOutput(this.#stateDir.outputFile(id), this.#notifiers.get(id), options);
   }
 
   /** Resolves with the final status once the job has ended. */
@@ -211,16 +253,11 @@ export class Worker {
           unsubscribe();
           resolve();
         });
-        void sleep(intervalMs, undefined, { signal }).then(
-          () => {
-            unsubscribe();
-            resolve();
-          },
-          () => {
-            unsubscribe();
-            resolve();
-          },
-        );
+        const done = (): void => {
+          unsubscribe();
+          resolve();
+        };
+        void sleep(intervalMs, undefined, { signal }).then(done, done);
       });
       const status = await this.status(id);
       yield status;
@@ -230,17 +267,44 @@ export class Worker {
   }
 
   /**
-   * Stops every running job (with the default grace period), records it,
-   * and releases what the worker holds. Idempotent.
+   * Stops every running job (with the default grace period) and records
+   * it; queued jobs stay queued on disk for the next worker. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await Promise.all(
         [...this.#supervisors.values()].map((supervisor) => supervisor.stop("shutdown")),
       );
+      // Followers of queued jobs end (the server is going away).
+      for (const notifier of this.#notifiers.values()) notifier.end();
       for (const job of this.#jobs.values()) await job.flush();
     })();
     return this.#closing;
+  }
+
+  /**
+   * The full id of the job `reference` names: its id, or (as with docker) a
+   * unique prefix of at least 4 characters. Only jobs of `owner` are
+   * considered when given, so a prefix never reveals that someone else's
+   * job exists: it answers exactly as for a job that does not exist.
+   */
+  resolveId(reference: string, owner?: string): string {
+    const visible = (job: Job | undefined): job is Job =>
+      job !== undefined && (owner === undefined || job.owner === owner);
+    if (visible(this.#jobs.get(reference))) return reference;
+    const matches =
+      reference.length >= MIN_ID_PREFIX
+        ? [...this.#jobs.values()].filter((job) => visible(job) && job.id.startsWith(reference))
+        : [];
+    const [only, second] = matches;
+    if (only === undefined) throw new JobError("not_found", `job ${reference} not found`);
+    if (second !== undefined) {
+      throw new JobError(
+        "invalid_argument",
+        `job id prefix ${reference} is ambiguous: it matches ${matches.map((job) => job.id).join(", ")}`,
+      );
+    }
+    return only.id;
   }
 
   #assertOpen(): void {
@@ -274,20 +338,32 @@ export class Worker {
     return notInForce;
   }
 
-  async #create(
-    id: string,
-    checked: CheckedSpec,
-    notInForce: LimitName[],
-    uid: number | null,
-  ): Promise<Job> {
-    const jobDir = this.#stateDir.jobDir(id);
+  /** Forgets a job that never ran (its record could not be written or it failed to launch). */
+  #forget(id: string): void {
+    this.#admission.dequeue(id);
+    this.#admission.release(id);
+    this.#notifiers.get(id)?.end();
+    this.#notifiers.delete(id);
+    this.#jobs.delete(id);
+  }
+
+  async #create(id: string, plan: LaunchPlan, state: JobState): Promise<Job> {
+    const { checked, notInForce } = plan;
+    const outputFile = this.#stateDir.outputFile(id);
     try {
-      await mkdir(jobDir, { mode: 0o700 });
-      await (await open(this.#stateDir.outputFile(id), "a", 0o600)).close();
+      await mkdir(this.#stateDir.jobDir(id), { mode: 0o700 });
+      await (await open(outputFile, "a", 0o600)).close();
+      if (state === "queued") {
+        await writeJsonAtomically(
+          this.#stateDir.requestFile(id),
+          plan,
+          `keep the request of queued job ${id}`,
+        );
+      }
     } catch (err) {
+      await rm(this.#stateDir.jobDir(id), { recursive: true, force: true });
       throw fromOsError(err, `create the folder of job ${id}`);
     }
-    const cwd = checked.cwd ?? (await this.#makeScratch(id, uid));
     const job = new Job(
       {
         id,
@@ -295,14 +371,15 @@ export class Worker {
         command: checked.command,
         args: checked.args,
         envNames: Object.keys(checked.env),
-        cwd,
-        state: "starting",
+        cwd: checked.cwd ?? this.#stateDir.scratchDir(id),
+        state,
+        queuePosition: null,
         exitCode: null,
         signal: null,
         oomKilled: false,
-        reason: "starting",
+        reason: state === "queued" ? "waiting for capacity" : "starting",
         pid: null,
-        uid,
+        uid: null,
         createdAt: new Date().toISOString(),
         startedAt: null,
         endedAt: null,
@@ -314,25 +391,69 @@ export class Worker {
       },
       this.#stateDir.recordFile(id),
     );
-    await job.create();
+    try {
+      await job.create();
+    } catch (err) {
+      await rm(this.#stateDir.jobDir(id), { recursive: true, force: true });
+      throw err;
+    }
     this.#jobs.set(id, job);
+    this.#watchOutput(job);
     return job;
   }
 
-  async #launch(
-    job: Job,
-    checked: CheckedSpec,
-    notInForce: LimitName[],
-    uid: number | undefined,
-  ): Promise<JobStatus> {
-    const { id } = job;
-    const cgroup = await this.#cgroups.create(id, checked.limits, notInForce);
-    const outputFile = this.#stateDir.outputFile(id);
-    let launched;
-    let notifier;
+  /** A queued job's turn has come: launch it, or fail it with the reason. */
+  async #startQueued(job: Job): Promise<void> {
+    // A closing worker starts nothing: the job stays queued for the next one.
+    if (job.state !== "queued" || this.#closing !== undefined) return;
     try {
-      notifier = new OutputNotifier(outputFile);
-      const output = await open(outputFile, "a", 0o600);
+      const plan = JSON.parse(
+        await readFile(this.#stateDir.requestFile(job.id), "utf8"),
+      ) as LaunchPlan;
+      await job.transition("starting", { reason: "starting" });
+      await this.#launch(job, plan);
+      await rm(this.#stateDir.requestFile(job.id), { force: true });
+    } catch (err) {
+      this.#admission.release(job.id);
+      if (!job.ended)
+        await this.#endQueued(job, "failed", `could not start: ${JobError.from(err).message}`);
+    }
+  }
+
+  /**
+   * One output notifier per job until it ends; followers that arrive once
+   * it has ended read to the end of the file and stop.
+   */
+  #watchOutput(job: Job): void {
+    this.#notifiers.set(job.id, new OutputNotifier(this.#stateDir.outputFile(job.id)));
+    const unsubscribe = job.onTransition((status) => {
+      if (!isFinalState(status.state)) return;
+      unsubscribe();
+      this.#notifiers.delete(job.id);
+    });
+  }
+
+  /** Ends a job that never ran (stopped while queued, or failed to launch from the queue). */
+  async #endQueued(job: Job, state: "stopped" | "failed", reason: string): Promise<void> {
+    const notifier = this.#notifiers.get(job.id);
+    await rm(this.#stateDir.requestFile(job.id), { force: true });
+    await job.transition(state, { reason, endedAt: new Date().toISOString() });
+    notifier?.end();
+  }
+
+  /** Creates the cgroup, uid and scratch folder, and launches the command. */
+  async #launch(job: Job, plan: LaunchPlan): Promise<JobStatus> {
+    const { id } = job;
+    const { checked, notInForce } = plan;
+    const notifier = this.#notifiers.get(id);
+    if (notifier === undefined) throw new JobError("internal", `job ${id} has no output notifier`);
+    const uid = this.#uids?.acquire();
+    let cgroup;
+    let launched;
+    try {
+      if (checked.cwd === undefined) await this.#makeScratch(id, uid);
+      cgroup = await this.#cgroups.create(id, checked.limits, notInForce);
+      const output = await open(this.#stateDir.outputFile(id), "a", 0o600);
       const { isolation } = this.#options;
       try {
         launched = launch({
@@ -357,38 +478,39 @@ export class Worker {
         await output.close();
       }
     } catch (err) {
-      notifier?.end();
-      await cgroup.remove();
+      await cgroup?.remove();
+      await this.#releaseScratch(id, uid);
       throw err;
     }
+    job.update({ uid: uid ?? null });
     const supervisor = new JobSupervisor({
       job,
       cgroup,
       launched,
       notifier,
-      outputFile,
+      outputFile: this.#stateDir.outputFile(id),
       outputCapBytes: this.#options.outputCapBytes,
       defaultGraceMs: this.#options.defaultGraceMs,
       hasInit: this.#options.isolation.pid,
       release: async () => {
         this.#supervisors.delete(id);
         await this.#releaseScratch(id, uid);
+        this.#admission.release(id);
       },
     });
     this.#supervisors.set(id, supervisor);
     await supervisor.settled;
-    return job.snapshot();
+    return this.status(id);
   }
 
-  async #makeScratch(id: string, uid: number | null): Promise<string> {
+  async #makeScratch(id: string, uid: number | undefined): Promise<void> {
     const dir = this.#stateDir.scratchDir(id);
     try {
       await mkdir(dir, { mode: 0o700 });
-      if (uid !== null) await chown(dir, uid, uid);
+      if (uid !== undefined) await chown(dir, uid, uid);
     } catch (err) {
       throw fromOsError(err, `create the scratch folder of job ${id}`);
     }
-    return dir;
   }
 
   /** The uid returns to the pool only once its files are gone. */
@@ -404,11 +526,23 @@ export class Worker {
     );
   }
 
-  /** Takes in a job from the state directory, ending it if it was left unfinished. */
+  /**
+   * Takes in a job from the state directory: a queued one queues again; one
+   * left starting or running is killed and marked failed.
+   */
   async #adopt(status: JobStatus): Promise<void> {
     const job = new Job(status, this.#stateDir.recordFile(status.id));
     this.#jobs.set(status.id, job);
     if (job.ended) return;
+    if (job.state === "queued") {
+      this.#watchOutput(job);
+      const reservation = this.#admission.reservationOf(status.limits);
+      const admittedNow = this.#admission.enqueue(status.id, reservation, () => {
+        void this.#startQueued(job);
+      });
+      if (admittedNow) void this.#startQueued(job);
+      return;
+    }
     const cgroup = await this.#cgroups.open(status.id);
     let usage = status.usage;
     if (cgroup !== undefined) {

@@ -4,7 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { ORPHAN_REASON } from "../../src/worker/index.ts";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ORPHAN_REASON, type JobStatus } from "../../src/worker/index.ts";
 import {
   collectOutput,
   openTestWorker,
@@ -262,3 +264,50 @@ async function hostPidsRunning(cmdline: string): Promise<number[]> {
   }
   return pids;
 }
+
+describe("job ids", () => {
+  it("are UUIDv4; a unique prefix of 4+ characters names a job, only among the owner's jobs", async () => {
+    const t = await openTestWorker();
+    try {
+      const jobs = [];
+      for (let i = 0; i < 40; i++) {
+        jobs.push(await t.worker.start({ command: "true", owner: i % 2 === 0 ? "alice" : "bob" }));
+      }
+      const [first] = jobs as [JobStatus];
+      assert.match(
+        first.id,
+        /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+      );
+      assert.equal(t.worker.resolveId(first.id), first.id);
+      assert.equal(t.worker.resolveId(first.id.slice(0, 8), "alice"), first.id);
+      assert.throws(() => t.worker.resolveId(first.id.slice(0, 3)), { code: "not_found" });
+      // bob's view: alice's job, by id or by prefix, does not exist.
+      for (const reference of [first.id, first.id.slice(0, 8)]) {
+        assert.throws(() => t.worker.resolveId(reference, "bob"), {
+          code: "not_found",
+          message: `job ${reference} not found`,
+        });
+      }
+      // Two ended jobs whose ids share 8 characters, as records on disk.
+      const twins = [
+        "abcdef01-0000-4000-8000-000000000001",
+        "abcdef01-0000-4000-8000-000000000002",
+      ];
+      for (const id of twins) {
+        await mkdir(join(t.stateDir, "jobs", id), { recursive: true });
+        await writeFile(join(t.stateDir, "jobs", id, "output"), "");
+        await writeFile(
+          join(t.stateDir, "jobs", id, "record.json"),
+          JSON.stringify({ version: 1, job: { ...(await t.worker.status(first.id)), id } }),
+        );
+      }
+      const reopened = await t.reopen();
+      assert.throws(() => reopened.resolveId("abcdef01", "alice"), {
+        code: "invalid_argument",
+        message: `job id prefix abcdef01 is ambiguous: it matches ${twins.join(", ")}`,
+      });
+    } finally {
+      await t.dispose();
+    }
+  });
+});

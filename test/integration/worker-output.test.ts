@@ -61,6 +61,14 @@ describe("job output", () => {
     assert.deepEqual(await sha256(t.worker.output(job.id)), results[0]);
   });
 
+  it("a follower's stream ends only once the job's final state is visible", async () => {
+    for (let i = 0; i < 10; i++) {
+      const job = await t.worker.start({ command: "echo", args: [String(i)], owner: "alice" });
+      await collectOutput(t.worker.output(job.id, { follow: true }));
+      assert.equal((await t.worker.status(job.id)).state, "succeeded");
+    }
+  });
+
   it("a follower from an offset continues exactly there", async () => {
     const job = await t.worker.start({
       command: "sh",

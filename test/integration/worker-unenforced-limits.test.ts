@@ -65,6 +65,9 @@ describe("limits the host cannot enforce", () => {
       unenforceable: {
         ioReadBytesPerSecond: "the blkio controller is not mounted (cgroup v1)",
         ioWriteBytesPerSecond: "the blkio controller is not mounted (cgroup v1)",
+        ioReadIopsPerSecond: "the blkio controller is not mounted (cgroup v1)",
+        ioWriteIopsPerSecond: "the blkio controller is not mounted (cgroup v1)",
+        ioWeight: "the blkio controller is not mounted (cgroup v1)",
       },
       code: "failed_precondition",
       message:

@@ -46,7 +46,8 @@ describe("limits", () => {
   });
 
   it("formats values for people", () => {
-    assert.equal(formatBytes(1536), "1536 bytes");
+    assert.equal(formatBytes(1536), "1.5 KiB");
+    assert.equal(formatBytes(100), "100 bytes");
     assert.equal(formatBytes(3 * MiB), "3 MiB");
     assert.equal(formatLimit("ioReadBytesPerSecond", MiB), "1 MiB/s");
     assert.equal(formatLimit("cpu", 1), "1 core");
