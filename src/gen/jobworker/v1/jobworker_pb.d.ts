@@ -55,6 +55,36 @@ export declare type Limits = Message<"jobworker.v1.Limits"> & {
    * @generated from field: optional uint32 pids = 5;
    */
   pids?: number | undefined;
+
+  /**
+   * Proportional CPU share under contention, 1-10000 (100 = normal); never
+   * caps an idle host.
+   *
+   * @generated from field: optional uint32 cpu_weight = 6;
+   */
+  cpuWeight?: number | undefined;
+
+  /**
+   * Proportional disk share, 1-10000 (100 = normal); only where the disk's
+   * scheduler honours it.
+   *
+   * @generated from field: optional uint32 io_weight = 7;
+   */
+  ioWeight?: number | undefined;
+
+  /**
+   * Disk read operations per second, per whole disk.
+   *
+   * @generated from field: optional uint64 io_read_iops_per_second = 8;
+   */
+  ioReadIopsPerSecond?: bigint | undefined;
+
+  /**
+   * Disk write operations per second, per whole disk.
+   *
+   * @generated from field: optional uint64 io_write_iops_per_second = 9;
+   */
+  ioWriteIopsPerSecond?: bigint | undefined;
 };
 
 /**
@@ -243,6 +273,20 @@ export declare type Job = Message<"jobworker.v1.Job"> & {
    * @generated from field: uint64 output_bytes = 20;
    */
   outputBytes: bigint;
+
+  /**
+   * 1-based place in the admission queue while QUEUED.
+   *
+   * @generated from field: optional uint32 queue_position = 21;
+   */
+  queuePosition?: number | undefined;
+
+  /**
+   * The uid (and gid) the command runs as, when it runs as its own user.
+   *
+   * @generated from field: optional uint32 uid = 22;
+   */
+  uid?: number | undefined;
 };
 
 /**
@@ -594,6 +638,14 @@ export enum JobState {
    * @generated from enum value: JOB_STATE_STOPPED = 5;
    */
   STOPPED = 5,
+
+  /**
+   * Accepted, waiting for room within the host's capacity (before STARTING;
+   * numbered last because it was added last).
+   *
+   * @generated from enum value: JOB_STATE_QUEUED = 6;
+   */
+  QUEUED = 6,
 }
 
 /**

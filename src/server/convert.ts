@@ -1,0 +1,155 @@
+/**
+ * Proto messages <-> library values. The only file that knows both shapes;
+ * every number that crosses (uint64 as bigint) is checked here.
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import {
+  JobState as ProtoJobState,
+  JobSchema,
+  LimitsSchema,
+  type Job,
+  type Limits as ProtoLimits,
+  type StartJobRequest,
+} from "../gen/jobworker/v1/jobworker_pb.js";
+import {
+  JobError,
+  type JobSpec,
+  type JobState,
+  type JobStatus,
+  type Limits,
+} from "../worker/index.ts";
+
+const STATE_TO_PROTO: Readonly<Record<JobState, ProtoJobState>> = {
+  queued: ProtoJobState.QUEUED,
+  starting: ProtoJobState.STARTING,
+  running: ProtoJobState.RUNNING,
+  succeeded: ProtoJobState.SUCCEEDED,
+  failed: ProtoJobState.FAILED,
+  stopped: ProtoJobState.STOPPED,
+};
+
+const STATE_FROM_PROTO = new Map<ProtoJobState, JobState>(
+  Object.entries(STATE_TO_PROTO).map(([name, value]) => [value, name as JobState]),
+);
+
+export function stateFromProto(state: ProtoJobState): JobState {
+  const known = STATE_FROM_PROTO.get(state);
+  if (known === undefined)
+    throw new JobError("invalid_argument", `${String(state)} is not a job state`);
+  return known;
+}
+
+/** A uint64 request field as a JS number; larger than 2^53-1 is refused, not rounded. */
+export function toSafeNumber(value: bigint, field: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new JobError("invalid_argument", `${field} ${value} is too large`);
+  }
+  return Number(value);
+}
+
+/** The uint64 limits (bigint in proto, number in the library). */
+const U64_LIMITS = {
+  memoryBytes: "memory_bytes",
+  ioReadBytesPerSecond: "io_read_bytes_per_second",
+  ioWriteBytesPerSecond: "io_write_bytes_per_second",
+  ioReadIopsPerSecond: "io_read_iops_per_second",
+  ioWriteIopsPerSecond: "io_write_iops_per_second",
+} as const satisfies Partial<Record<keyof Limits, string>>;
+
+/** The double and uint32 limits (number on both sides). */
+const NUMBER_LIMITS = [
+  "cpu",
+  "pids",
+  "cpuWeight",
+  "ioWeight",
+] as const satisfies readonly (keyof Limits)[];
+
+export function limitsFromProto(limits: ProtoLimits | undefined): Limits | undefined {
+  if (limits === undefined) return undefined;
+  const result: Limits = {};
+  for (const name of NUMBER_LIMITS) {
+    const value = limits[name];
+    if (value !== undefined) result[name] = value;
+  }
+  for (const [name, field] of Object.entries(U64_LIMITS) as [keyof typeof U64_LIMITS, string][]) {
+    const value = limits[name];
+    if (value !== undefined) result[name] = toSafeNumber(value, field);
+  }
+  return result;
+}
+
+/** A StartJobRequest as the worker's JobSpec, minus owner and limits (the caller adds them). */
+export function specFromProto(request: StartJobRequest): Omit<JobSpec, "owner" | "limits"> {
+  const spec: Omit<JobSpec, "owner" | "limits"> = {
+    command: request.command,
+    args: request.args,
+    env: request.env,
+  };
+  if (request.cwd !== "") spec.cwd = request.cwd;
+  if (request.timeoutMs !== 0n) spec.timeoutMs = toSafeNumber(request.timeoutMs, "timeout_ms");
+  return spec;
+}
+
+function limitsToProto(limits: Limits): ProtoLimits {
+  const result = create(LimitsSchema);
+  for (const name of NUMBER_LIMITS) {
+    const value = limits[name];
+    if (value !== undefined) result[name] = value;
+  }
+  for (const name of Object.keys(U64_LIMITS) as (keyof typeof U64_LIMITS)[]) {
+    const value = limits[name];
+    if (value !== undefined) result[name] = BigInt(value);
+  }
+  return result;
+}
+
+function timestamp(iso: string | null): Timestamp | undefined {
+  return iso === null ? undefined : timestampFromDate(new Date(iso));
+}
+
+// Usage counters are read from cgroup files and are never negative or
+// fractional, but a uint64 must not be handed a value BigInt() rejects.
+function u64(value: number): bigint {
+  return Number.isSafeInteger(value) && value > 0 ? BigInt(value) : 0n;
+}
+
+export function jobToProto(status: JobStatus): Job {
+  const job = create(JobSchema, {
+    id: status.id,
+    owner: status.owner,
+    command: status.command,
+    args: status.args,
+    envNames: status.envNames,
+    cwd: status.cwd,
+    state: STATE_TO_PROTO[status.state],
+    oomKilled: status.oomKilled,
+    reason: status.reason,
+    pid: status.pid ?? 0,
+    limits: limitsToProto(status.limits),
+    limitsNotInForce: status.limitsNotInForce,
+    timeoutMs: u64(status.timeoutMs ?? 0),
+    usage: {
+      cpuUsec: u64(status.usage.cpuUsec),
+      cpuThrottledUsec: u64(status.usage.cpuThrottledUsec),
+      memoryCurrentBytes: u64(status.usage.memoryCurrentBytes),
+      memoryPeakBytes: u64(status.usage.memoryPeakBytes),
+      ioReadBytes: u64(status.usage.ioReadBytes),
+      ioWriteBytes: u64(status.usage.ioWriteBytes),
+      pids: status.usage.pids,
+      oomKills: status.usage.oomKills,
+    },
+    outputBytes: u64(status.outputBytes),
+  });
+  if (status.exitCode !== null) job.exitCode = status.exitCode;
+  if (status.queuePosition !== null) job.queuePosition = status.queuePosition;
+  if (status.uid !== null) job.uid = status.uid;
+  if (status.signal !== null) job.signal = status.signal;
+  const createdAt = timestamp(status.createdAt);
+  const startedAt = timestamp(status.startedAt);
+  const endedAt = timestamp(status.endedAt);
+  if (createdAt !== undefined) job.createdAt = createdAt;
+  if (startedAt !== undefined) job.startedAt = startedAt;
+  if (endedAt !== undefined) job.endedAt = endedAt;
+  return job;
+}

@@ -1,0 +1,69 @@
+/**
+ * The one place where library errors become gRPC status codes. Handlers throw
+ * whatever they meet; an interceptor passes every error through
+ * `toConnectError` on its way out.
+ */
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { isJobError, type JobErrorCode } from "../worker/index.ts";
+import type { Logger } from "./logger.ts";
+
+const CODE_BY_JOB_ERROR: Readonly<Record<JobErrorCode, Code>> = {
+  invalid_argument: Code.InvalidArgument,
+  not_found: Code.NotFound,
+  failed_precondition: Code.FailedPrecondition,
+  resource_exhausted: Code.ResourceExhausted,
+  permission_denied: Code.PermissionDenied,
+  internal: Code.Internal,
+};
+
+/** What a client is told about an error we did not expect. */
+export const INTERNAL_MESSAGE = "internal error; the server log has the details";
+
+/**
+ * Maps anything thrown by a handler onto a ConnectError. JobErrors keep their
+ * message (it is written for the caller); ConnectErrors pass unchanged;
+ * anything else is a bug or a host failure whose text may reveal internals,
+ * so the client gets a generic INTERNAL and the log gets the real error.
+ * A JobError coded `internal` is logged as well, for the same reason.
+ */
+export function toConnectError(err: unknown, logger: Logger, procedure: string): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (isJobError(err)) {
+    const code = CODE_BY_JOB_ERROR[err.code];
+    if (code !== Code.Internal)
+      return new ConnectError(err.message, code, undefined, undefined, err);
+  }
+  logger.error({ err, procedure }, "internal error");
+  return new ConnectError(INTERNAL_MESSAGE, Code.Internal, undefined, undefined, err);
+}
+
+/**
+ * Passes every error a handler throws (unary, or while streaming) through
+ * `toConnectError`, so handlers never build gRPC errors themselves.
+ */
+export function errorMapping(logger: Logger): Interceptor {
+  return (next) => async (request) => {
+    const procedure = `${request.service.typeName}/${request.method.name}`;
+    try {
+      const response = await next(request);
+      if (!response.stream) return response;
+      return { ...response, message: mapStreamErrors(response.message, logger, procedure) };
+    } catch (err) {
+      throw toConnectError(err, logger, procedure);
+    }
+  };
+}
+
+async function* mapStreamErrors<T>(
+  messages: AsyncIterable<T>,
+  logger: Logger,
+  procedure: string,
+): AsyncIterable<T> {
+  try {
+    // yield* forwards return() as well: a cancelled call still ends the
+    // handler's generator, and with it the worker reader it holds.
+    yield* messages;
+  } catch (err) {
+    throw toConnectError(err, logger, procedure);
+  }
+}

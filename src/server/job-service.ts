@@ -1,0 +1,182 @@
+/**
+ * jobworker.v1.JobService: a thin adapter from RPCs onto the Worker. Each
+ * handler authenticates (identity), authorizes, converts, calls the worker
+ * and converts back; errors become gRPC codes in error-codes.ts.
+ */
+import type { ServiceImpl, HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { JobService } from "../gen/jobworker/v1/jobworker_pb.js";
+import { JobError, isJobError, type JobStatus, type Worker } from "../worker/index.ts";
+import {
+  authorizeStart,
+  authorizeStop,
+  canSee,
+  jobNotFound,
+  listFilterFor,
+} from "./authorization.ts";
+import {
+  jobToProto,
+  limitsFromProto,
+  specFromProto,
+  stateFromProto,
+  toSafeNumber,
+} from "./convert.ts";
+import { callerOf, type Identity } from "./identity.ts";
+import { audit, type Logger } from "./logger.ts";
+import { applyPolicy, type Policy } from "./policy.ts";
+
+/** Largest data field of one StreamOutput message. Small enough that one
+ * slow reader never holds much in the server's HTTP/2 buffers, large enough
+ * that 20 MiB is a few hundred messages. */
+export const OUTPUT_CHUNK_BYTES = 64 * 1024;
+
+/** WatchJob's interval bounds: 0 asks for the worker's default (1 s); below
+ * the minimum a client could make the server read cgroup files in a loop. */
+export const MIN_WATCH_INTERVAL_MS = 100;
+
+export interface JobServiceDeps {
+  worker: Worker;
+  policy: Policy;
+  logger: Logger;
+}
+
+export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
+  const { worker, policy, logger } = deps;
+
+  /** The job's status if the caller may see it; the same NOT_FOUND otherwise. */
+  async function visibleJob(who: Identity, id: string): Promise<JobStatus> {
+    let status: JobStatus;
+    try {
+      status = await worker.status(id);
+    } catch (err) {
+      if (isJobError(err, "not_found")) throw jobNotFound(id);
+      throw err;
+    }
+    if (!canSee(who, status)) throw jobNotFound(id);
+    return status;
+  }
+
+  /** A stream that ended because the server is shutting down must not look
+   * like a stream that reached its end: the client would take partial
+   * output for all of it. Rethrow the abort reason (UNAVAILABLE). A client
+   * that went away has no one to read this. */
+  function throwIfAborted(context: HandlerContext): void {
+    if (context.signal.aborted) throw ConnectError.from(context.signal.reason);
+  }
+
+  return {
+    async startJob(request, context) {
+      const who = callerOf(context);
+      const what = { command: request.command, args: request.args };
+      try {
+        authorizeStart(who);
+        const limits = applyPolicy(policy, who, {
+          command: request.command,
+          limits: limitsFromProto(request.limits),
+        });
+        const status = await worker.start({ ...specFromProto(request), owner: who.user, limits });
+        audit(logger, {
+          action: "start",
+          who,
+          ...what,
+          jobId: status.id,
+          result: "ok",
+          detail: status.state,
+        });
+        return { job: jobToProto(status) };
+      } catch (err) {
+        audit(logger, { action: "start", who, ...what, ...refusal(err) });
+        throw err;
+      }
+    },
+
+    async stopJob(request, context) {
+      const who = callerOf(context);
+      let what: { command?: string; args?: readonly string[] } = {};
+      try {
+        const job = await visibleJob(who, request.id);
+        what = { command: job.command, args: job.args };
+        authorizeStop(who, job);
+        const options =
+          request.graceMs === undefined
+            ? {}
+            : { graceMs: toSafeNumber(request.graceMs, "grace_ms") };
+        const status = await worker.stop(request.id, options);
+        audit(logger, {
+          action: "stop",
+          who,
+          ...what,
+          jobId: request.id,
+          result: "ok",
+          detail: status.state,
+        });
+        return { job: jobToProto(status) };
+      } catch (err) {
+        audit(logger, { action: "stop", who, ...what, jobId: request.id, ...refusal(err) });
+        throw err;
+      }
+    },
+
+    async getJob(request, context) {
+      const who = callerOf(context);
+      return { job: jobToProto(await visibleJob(who, request.id)) };
+    },
+
+    async listJobs(request, context) {
+      const who = callerOf(context);
+      const filter = listFilterFor(who, request.owner, request.states.map(stateFromProto));
+      if (filter === null) return { jobs: [] };
+      const jobs = await worker.list(filter);
+      return { jobs: jobs.map(jobToProto) };
+    },
+
+    async *streamOutput(request, context) {
+      const who = callerOf(context);
+      await visibleJob(who, request.id);
+      let offset = toSafeNumber(request.offset, "offset");
+      const output = worker.output(request.id, {
+        offset,
+        follow: request.follow,
+        signal: context.signal,
+      });
+      for await (const chunk of output) {
+        for (let start = 0; start < chunk.byteLength; start += OUTPUT_CHUNK_BYTES) {
+          const data = chunk.subarray(start, start + OUTPUT_CHUNK_BYTES);
+          yield { data, offset: BigInt(offset) };
+          offset += data.byteLength;
+        }
+      }
+      throwIfAborted(context);
+    },
+
+    async *watchJob(request, context) {
+      const who = callerOf(context);
+      if (request.intervalMs !== 0 && request.intervalMs < MIN_WATCH_INTERVAL_MS) {
+        throw new JobError(
+          "invalid_argument",
+          `interval_ms must be 0 (the default) or at least ${MIN_WATCH_INTERVAL_MS}`,
+        );
+      }
+      await visibleJob(who, request.id);
+      const options =
+        request.intervalMs === 0
+          ? { signal: context.signal }
+          : { intervalMs: request.intervalMs, signal: context.signal };
+      for await (const status of worker.watch(request.id, options)) {
+        yield { job: jobToProto(status) };
+      }
+      throwIfAborted(context);
+    },
+  };
+}
+
+/** The audit fields of a refused or failed action. */
+function refusal(err: unknown): { result: string; detail: string } {
+  if (isJobError(err)) return { result: err.code, detail: err.message };
+  if (err instanceof ConnectError) {
+    // "PermissionDenied" -> "permission_denied", as the library's codes read.
+    const name = Code[err.code].replace(/(?<!^)([A-Z])/g, "_$1").toLowerCase();
+    return { result: name, detail: err.rawMessage };
+  }
+  return { result: "internal", detail: "unexpected error" };
+}

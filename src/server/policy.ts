@@ -1,0 +1,253 @@
+/**
+ * The optional policy file: who may run what, with which limits.
+ *
+ * Format (JSON; every part optional):
+ *
+ * ```json
+ * {
+ *   "roles": {
+ *     "user":  { "defaultLimits": { "cpu": 1, "memoryBytes": 536870912 },
+ *                "ceilings": { "cpu": 2, "memoryBytes": 2147483648, "pids": 256 },
+ *                "commands": ["/usr/bin/python3", "echo"] },
+ *     "admin": { "defaultLimits": { "cpu": 4 } }
+ *   },
+ *   "users": {
+ *     "alice": { "ceilings": { "memoryBytes": 8589934592 } }
+ *   }
+ * }
+ * ```
+ *
+ * - `roles` has entries for "user", "observer", "admin"; `users` for user
+ *   names (certificate CNs). Each entry is a rule with three optional parts.
+ * - `defaultLimits`: limits applied where the request is silent.
+ * - `ceilings`: the highest limit the caller may ask for. A request above a
+ *   ceiling is refused (PERMISSION_DENIED). A limit that neither the request
+ *   nor a default sets, but that has a ceiling, is set to the ceiling (a
+ *   ceiling means the job is never unlimited); a default above a ceiling is
+ *   lowered to it.
+ * - `commands`: the allowed commands. An absolute path allows exactly that
+ *   path; a bare name ("echo") allows exactly that name, looked up on the
+ *   job's PATH. Absent: any command. Empty list: none.
+ * - Limit names and units are those of the API's Limits: `cpu` (cores,
+ *   fractional), `memoryBytes`, `ioReadBytesPerSecond`,
+ *   `ioWriteBytesPerSecond`, `pids`.
+ *
+ * Resolution, per part and per limit: the user's entry wins over the role's;
+ * `commands` is taken whole from the user's entry if it has one, else from
+ * the role's.
+ *
+ * The worker's own `defaultLimits`/`ceilings` (host-wide) still apply after
+ * the policy.
+ */
+import { readFile } from "node:fs/promises";
+import { posix } from "node:path";
+import { JobError, LIMIT_NAMES, type LimitName, type Limits } from "../worker/index.ts";
+import { isValidUserName, ROLES, type Role } from "../pki/index.ts";
+import type { Identity } from "./identity.ts";
+
+export interface PolicyRule {
+  defaultLimits?: Limits;
+  ceilings?: Limits;
+  commands?: readonly string[];
+}
+
+/** A validated policy. */
+export interface Policy {
+  roles: Partial<Record<Role, PolicyRule>>;
+  users: Readonly<Record<string, PolicyRule>>;
+}
+
+export const EMPTY_POLICY: Policy = { roles: {}, users: {} };
+
+/** Reads and validates a policy file; every mistake is a clear error naming the file and key. */
+export async function loadPolicy(path: string): Promise<Policy> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new JobError("invalid_argument", `could not read the policy file ${path}`, {
+      cause: err,
+    });
+  }
+  return parsePolicy(text, path);
+}
+
+export function parsePolicy(text: string, source = "policy"): Policy {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new JobError("invalid_argument", `${source} is not valid JSON: ${why}`, { cause: err });
+  }
+  const fail = (where: string, what: string): never => {
+    throw new JobError("invalid_argument", `${source}: ${where} ${what}`);
+  };
+  const top = asObject(json, "the policy", fail);
+  checkKeys(top, ["roles", "users"], "the policy", fail);
+  const roles: Partial<Record<Role, PolicyRule>> = {};
+  const users: Record<string, PolicyRule> = {};
+  if (top["roles"] !== undefined) {
+    const entries = asObject(top["roles"], "roles", fail);
+    for (const [name, rule] of Object.entries(entries)) {
+      if (!(ROLES as readonly string[]).includes(name)) {
+        fail(`roles.${name}`, `is not a role: use ${ROLES.join(", ")}`);
+      }
+      roles[name as Role] = parseRule(rule, `roles.${name}`, fail);
+    }
+  }
+  if (top["users"] !== undefined) {
+    const entries = asObject(top["users"], "users", fail);
+    for (const [name, rule] of Object.entries(entries)) {
+      if (!isValidUserName(name)) fail(`users.${JSON.stringify(name)}`, "is not a valid user name");
+      users[name] = parseRule(rule, `users.${name}`, fail);
+    }
+  }
+  return { roles, users };
+}
+
+type Fail = (where: string, what: string) => never;
+
+function asObject(value: unknown, where: string, fail: Fail): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return fail(where, "must be a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+function checkKeys(
+  object: Record<string, unknown>,
+  allowed: readonly string[],
+  where: string,
+  fail: Fail,
+): void {
+  for (const key of Object.keys(object)) {
+    if (!allowed.includes(key))
+      fail(`${where}.${key}`, `is not a known key: use ${allowed.join(", ")}`);
+  }
+}
+
+function parseRule(value: unknown, where: string, fail: Fail): PolicyRule {
+  const object = asObject(value, where, fail);
+  checkKeys(object, ["defaultLimits", "ceilings", "commands"], where, fail);
+  const rule: PolicyRule = {};
+  if (object["defaultLimits"] !== undefined) {
+    rule.defaultLimits = parseLimits(object["defaultLimits"], `${where}.defaultLimits`, fail);
+  }
+  if (object["ceilings"] !== undefined) {
+    rule.ceilings = parseLimits(object["ceilings"], `${where}.ceilings`, fail);
+  }
+  const commands = object["commands"];
+  if (commands !== undefined) {
+    if (!Array.isArray(commands)) fail(`${where}.commands`, "must be a list of commands");
+    rule.commands = (commands as unknown[]).map((command, i) => {
+      if (typeof command !== "string" || !isAllowlistEntry(command)) {
+        return fail(`${where}.commands[${i}]`, "must be an absolute path or a bare program name");
+      }
+      return command;
+    });
+  }
+  return rule;
+}
+
+function parseLimits(value: unknown, where: string, fail: Fail): Limits {
+  const object = asObject(value, where, fail);
+  checkKeys(object, LIMIT_NAMES, where, fail);
+  const limits: Limits = {};
+  for (const name of LIMIT_NAMES) {
+    const v = object[name];
+    if (v === undefined) continue;
+    const ok =
+      typeof v === "number" &&
+      Number.isFinite(v) &&
+      v > 0 &&
+      (name === "cpu" || Number.isSafeInteger(v));
+    if (!ok)
+      fail(
+        `${where}.${name}`,
+        name === "cpu" ? "must be a positive number" : "must be a positive whole number",
+      );
+    limits[name] = v;
+  }
+  return limits;
+}
+
+/** An absolute, already-normal path, or a name without any slash. */
+function isAllowlistEntry(command: string): boolean {
+  if (command.length === 0 || command.includes("\0")) return false;
+  if (!command.includes("/")) return command !== "." && command !== "..";
+  return command.startsWith("/") && posix.normalize(command) === command;
+}
+
+/** The rule for one caller, the user's parts over the role's. */
+interface ResolvedRule {
+  defaultLimits: Limits;
+  ceilings: Limits;
+  commands: readonly string[] | undefined;
+}
+
+function resolve(policy: Policy, who: Identity): ResolvedRule {
+  const role = policy.roles[who.role] ?? {};
+  const user = Object.hasOwn(policy.users, who.user) ? (policy.users[who.user] ?? {}) : {};
+  return {
+    defaultLimits: { ...role.defaultLimits, ...user.defaultLimits },
+    ceilings: { ...role.ceilings, ...user.ceilings },
+    commands: user.commands ?? role.commands,
+  };
+}
+
+/**
+ * Checks a start request against the policy and returns the limits to ask
+ * the worker for. PERMISSION_DENIED for a command not allowed or a limit
+ * above a ceiling.
+ */
+export function applyPolicy(
+  policy: Policy,
+  who: Identity,
+  request: { command: string; limits?: Limits | undefined },
+): Limits {
+  const rule = resolve(policy, who);
+  const caller = `${who.user} (role ${who.role})`;
+  if (rule.commands !== undefined && !isCommandAllowed(rule.commands, request.command)) {
+    throw new JobError(
+      "permission_denied",
+      `the command ${JSON.stringify(request.command)} is not allowed for ${caller}`,
+    );
+  }
+  const limits: Limits = {};
+  for (const name of LIMIT_NAMES) {
+    const value = effectiveLimit(name, request.limits?.[name], rule, caller);
+    if (value !== undefined) limits[name] = value;
+  }
+  return limits;
+}
+
+function effectiveLimit(
+  name: LimitName,
+  requested: number | undefined,
+  rule: ResolvedRule,
+  caller: string,
+): number | undefined {
+  const ceiling = rule.ceilings[name];
+  if (requested !== undefined) {
+    // NaN and negative values fall through to the worker, which refuses them
+    // as invalid_argument.
+    if (ceiling !== undefined && requested > ceiling) {
+      throw new JobError(
+        "permission_denied",
+        `the ${name} limit ${requested} is above the ceiling of ${ceiling} for ${caller}`,
+      );
+    }
+    return requested;
+  }
+  const fallback = rule.defaultLimits[name];
+  if (fallback === undefined) return ceiling;
+  return ceiling === undefined ? fallback : Math.min(fallback, ceiling);
+}
+
+function isCommandAllowed(allowed: readonly string[], command: string): boolean {
+  // A path is compared in its normal form, so "/usr/bin/../bin/sh" cannot
+  // pass as an allowed "/usr/bin/python3" nor dodge a listed path.
+  const key = command.includes("/") ? posix.normalize(command) : command;
+  return allowed.includes(key);
+}

@@ -1,0 +1,222 @@
+/**
+ * The API server: HTTP/2 + TLS 1.3 with client certificates, speaking gRPC
+ * through connect-node, serving JobService, health and reflection.
+ */
+import { createSecureServer, type ServerHttp2Session } from "node:http2";
+import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as AlphaServerReflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { JobService } from "../gen/jobworker/v1/jobworker_pb.js";
+import { JobError, type Worker } from "../worker/index.ts";
+import { errorMapping } from "./error-codes.ts";
+import { createHealthService, HealthState } from "./health.ts";
+import { identityContextValues, requireIdentity } from "./identity.ts";
+import { createJobService } from "./job-service.ts";
+import { DEFAULT_KEEPALIVE, keepAlive, type KeepaliveOptions } from "./keepalive.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { EMPTY_POLICY, type Policy } from "./policy.ts";
+import {
+  createReflectionAlphaService,
+  createReflectionService,
+  ReflectionIndex,
+} from "./reflection.ts";
+import {
+  checkServerCredentials,
+  handshakeFailure,
+  refuseNonClientCertificates,
+  serverTlsOptions,
+  type TlsFiles,
+} from "./tls.ts";
+
+export interface ServerOptions {
+  /** The job library; the server does not close it (its owner does, after `close()`). */
+  worker: Worker;
+  /** Port 0 picks a free port; `RunningServer.address` tells which. */
+  listen: { host: string; port: number };
+  tls: TlsFiles;
+  /** Per-user and per-role limits and commands. @default no restrictions */
+  policy?: Policy;
+  /** @default a pino logger writing JSON lines to standard output */
+  logger?: Logger;
+  keepalive?: KeepaliveOptions;
+  /** How long `close()` lets calls in flight finish before cutting
+   * connections. @default 10_000 */
+  drainTimeoutMs?: number;
+}
+
+export interface RunningServer {
+  /** Where the server listens (the real port when 0 was asked for). */
+  readonly address: { host: string; port: number };
+  /** The health states served by grpc.health.v1. */
+  readonly health: HealthState;
+  /**
+   * Graceful stop: no new connections, health NOT_SERVING, GOAWAY to every
+   * connection, followed streams ended with UNAVAILABLE (so a client knows
+   * it did not reach the end and can resume from its offset), then waits
+   * for connections to close (cut after `drainTimeoutMs`). Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/** Streams per connection: one connection cannot hold unbounded handlers. */
+const MAX_CONCURRENT_STREAMS = 1000;
+/** A TLS handshake that has not finished in this time is dropped. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** How long close() waits for health watchers to receive NOT_SERVING. */
+const HEALTH_NOTICE_MS = 1_000;
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  checkServerCredentials(options.tls);
+  const logger = options.logger ?? createLogger();
+  const keepalive = { ...DEFAULT_KEEPALIVE, ...options.keepalive };
+  const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+  const shutdown = new AbortController();
+  const health = new HealthState([JobService.typeName]);
+  const reflection = new ReflectionIndex([
+    JobService,
+    Health,
+    ServerReflection,
+    AlphaServerReflection,
+  ]);
+
+  const handler = connectNodeAdapter({
+    // gRPC only: the one protocol our clients (CLI, grpcurl, grpcio) speak;
+    // Connect and gRPC-web would be more surface with no user.
+    grpc: true,
+    grpcWeb: false,
+    connect: false,
+    // Compression: accepted on requests (small, and a client may insist),
+    // never applied to responses. Output is the bulk of what we send; it is
+    // often binary or already compressed, compressing it would cost event
+    // loop time per chunk and per follower (50 followers = 50 compressions
+    // of the same bytes), and HTTP/2 flow control would then count
+    // compressed bytes, so a slow reader's window would stand for an
+    // unpredictable amount of output. The threshold below disables it.
+    acceptCompression: [compressionGzip],
+    compressMinBytes: Number.MAX_SAFE_INTEGER,
+    shutdownSignal: shutdown.signal,
+    contextValues: identityContextValues,
+    // Every call, health and reflection included, needs a certificate that
+    // names a user and a role: this port serves authenticated clients only.
+    requestGate: requireIdentity,
+    interceptors: [errorMapping(logger)],
+    routes(router) {
+      router.service(
+        JobService,
+        createJobService({
+          worker: options.worker,
+          policy: options.policy ?? EMPTY_POLICY,
+          logger,
+        }),
+      );
+      router.service(Health, createHealthService(health));
+      router.service(ServerReflection, createReflectionService(reflection));
+      router.service(AlphaServerReflection, createReflectionAlphaService(reflection));
+    },
+  });
+
+  const server = createSecureServer(
+    {
+      ...serverTlsOptions(options.tls),
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+    },
+    handler,
+  );
+
+  const sessions = new Set<ServerHttp2Session>();
+  let closing: Promise<void> | undefined;
+  server.on("session", (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    keepAlive(session, keepalive, (dead) => {
+      logger.info(
+        { remote: dead.socket.remoteAddress },
+        "closing a connection that did not answer a ping",
+      );
+    });
+    // A connection that completed its handshake while we were closing.
+    if (closing !== undefined) session.close();
+  });
+  refuseNonClientCertificates(server, (socket, subject) => {
+    logger.warn(
+      { remote: socket.remoteAddress, subject },
+      "refused a client certificate without the clientAuth extended key usage",
+    );
+  });
+  server.on("tlsClientError", (err: Error, socket: TLSSocket) => {
+    logger.warn(
+      { remote: socket.remoteAddress, reason: handshakeFailure(err, socket) },
+      "TLS handshake refused",
+    );
+  });
+  server.on("sessionError", (err) => {
+    logger.debug({ reason: err.message }, "HTTP/2 connection error");
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => {
+      reject(
+        new JobError(
+          "failed_precondition",
+          `could not listen on ${options.listen.host}:${options.listen.port}: ${err.message}`,
+          {
+            cause: err,
+          },
+        ),
+      );
+    };
+    server.once("error", onError);
+    server.listen(options.listen.port, options.listen.host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+  const bound = server.address() as AddressInfo;
+  const address = { host: bound.address, port: bound.port };
+  logger.info({ address }, "listening");
+
+  async function shutDown(): Promise<void> {
+    const closed = new Promise<void>((resolve) => {
+      server.close(() => {
+        resolve();
+      });
+    });
+    await within(health.shutdown(), HEALTH_NOTICE_MS);
+    for (const session of sessions) session.close();
+    shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
+    if (!(await within(closed, drainTimeoutMs))) {
+      logger.warn({ connections: sessions.size }, "cutting connections that did not drain in time");
+      for (const session of sessions) session.destroy();
+      await closed;
+    }
+    logger.info("closed");
+  }
+
+  return {
+    address,
+    health,
+    close() {
+      closing ??= shutDown();
+      return closing;
+    },
+  };
+}
+
+/** Waits for `promise` at most `ms`; true if it settled in time. The timer
+ * is cleared either way, so it never holds the process open. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(resolve, ms, false);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

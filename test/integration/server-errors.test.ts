@@ -1,0 +1,213 @@
+/**
+ * Bad requests get the right gRPC code through the real server, the policy
+ * file is enforced (PERMISSION_DENIED with the reason) and validated at load,
+ * and unexpected errors reach the client only as a generic INTERNAL.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { fromBinary } from "@bufbuild/protobuf";
+import { JobState, ListJobsRequestSchema } from "../../src/gen/jobworker/v1/jobworker_pb.js";
+import { parsePolicy, createLogger } from "../../src/server/index.ts";
+import { INTERNAL_MESSAGE, toConnectError } from "../../src/server/error-codes.ts";
+import { JobError } from "../../src/worker/index.ts";
+import { drain, startTestServer, type TestServer } from "./server-fixture.ts";
+
+async function codeOf(
+  call: Promise<unknown> | AsyncIterable<unknown>,
+): Promise<{ code: string; message: string }> {
+  try {
+    if (Symbol.asyncIterator in call) {
+      await drain(call);
+    } else {
+      await call;
+    }
+  } catch (err) {
+    const e = ConnectError.from(err);
+    return { code: Code[e.code], message: e.rawMessage };
+  }
+  return { code: "ok", message: "" };
+}
+
+describe("error mapping", () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer();
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it("refuses bad start requests with INVALID_ARGUMENT", async () => {
+    const alice = t.client("alice");
+    const cases = [
+      { command: "" },
+      { command: "echo", limits: { memoryBytes: 2n ** 60n } },
+      { command: "echo", limits: { cpu: -1 } },
+      { command: "echo", limits: { cpu: 100_000 } },
+      { command: "echo", timeoutMs: 2n ** 62n },
+    ];
+    for (const request of cases) {
+      const got = await codeOf(alice.startJob(request));
+      assert.equal(
+        got.code,
+        "InvalidArgument",
+        `${JSON.stringify(request, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v))}: ${got.message}`,
+      );
+      assert.ok(got.message.length > 0);
+    }
+  });
+
+  it("a program that does not exist is INVALID_ARGUMENT, with the library's sentence", async () => {
+    const got = await codeOf(t.client("alice").startJob({ command: "/nonexistent/program" }));
+    assert.deepEqual(got, {
+      code: "InvalidArgument",
+      message: "command /nonexistent/program does not exist",
+    });
+  });
+
+  it("refuses bad list, stream and watch requests with INVALID_ARGUMENT", async () => {
+    const alice = t.client("alice");
+    const job = await alice.startJob({ command: "true" });
+    const id = job.job?.id ?? "";
+    assert.equal(
+      (await codeOf(alice.listJobs({ states: [JobState.UNSPECIFIED] }))).code,
+      "InvalidArgument",
+    );
+    assert.equal(
+      // As a client with a newer enum would send it: state 99, packed.
+      (await codeOf(alice.listJobs(fromBinary(ListJobsRequestSchema, new Uint8Array([10, 1, 99])))))
+        .code,
+      "InvalidArgument",
+    );
+    assert.equal((await codeOf(alice.watchJob({ id, intervalMs: 5 }))).code, "InvalidArgument");
+    assert.equal(
+      (await codeOf(alice.streamOutput({ id, offset: 2n ** 63n }))).code,
+      "InvalidArgument",
+    );
+    assert.equal((await codeOf(alice.stopJob({ id, graceMs: 2n ** 63n }))).code, "InvalidArgument");
+  });
+
+  it("maps every library error code in one place; anything else is a generic INTERNAL", () => {
+    const logger = createLogger({ level: "silent" });
+    const expected: Record<string, Code> = {
+      invalid_argument: Code.InvalidArgument,
+      not_found: Code.NotFound,
+      failed_precondition: Code.FailedPrecondition,
+      resource_exhausted: Code.ResourceExhausted,
+      permission_denied: Code.PermissionDenied,
+    };
+    for (const [code, grpc] of Object.entries(expected)) {
+      const mapped = toConnectError(
+        new JobError(code as JobError["code"], "it went wrong"),
+        logger,
+        "x",
+      );
+      assert.deepEqual([mapped.code, mapped.rawMessage], [grpc, "it went wrong"]);
+    }
+    for (const err of [
+      new JobError("internal", "/var/lib/secret path"),
+      new TypeError("x is undefined"),
+      "boom",
+    ]) {
+      const mapped = toConnectError(err, logger, "x");
+      assert.deepEqual([mapped.code, mapped.rawMessage], [Code.Internal, INTERNAL_MESSAGE]);
+    }
+  });
+});
+
+describe("policy", () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({
+      policy: parsePolicy(
+        JSON.stringify({
+          roles: {
+            user: {
+              defaultLimits: { cpu: 0.5, pids: 64 },
+              ceilings: { cpu: 1, memoryBytes: 256 * 1024 * 1024 },
+              commands: ["/bin/echo", "true"],
+            },
+          },
+          users: { bob: { ceilings: { cpu: 2 }, commands: ["echo"] } },
+        }),
+      ),
+    });
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it("fills defaults and sets a ceiling where the request is silent", async () => {
+    const { job } = await t.client("alice").startJob({ command: "true" });
+    assert.deepEqual(
+      [job?.limits?.cpu, job?.limits?.pids, job?.limits?.memoryBytes],
+      [0.5, 64, 256n * 1024n * 1024n],
+    );
+  });
+
+  it("refuses a limit above the caller's ceiling with PERMISSION_DENIED and the reason", async () => {
+    const got = await codeOf(t.client("alice").startJob({ command: "true", limits: { cpu: 1.5 } }));
+    assert.equal(got.code, "PermissionDenied");
+    assert.match(got.message, /cpu limit 1\.5 is above the ceiling of 1 for alice \(role user\)/);
+    // bob's own ceiling is higher.
+    const bob = await t.client("bob").startJob({ command: "echo", limits: { cpu: 1.5 } });
+    assert.equal(bob.job?.limits?.cpu, 1.5);
+  });
+
+  it("refuses a command not on the allowlist with PERMISSION_DENIED", async () => {
+    for (const command of ["sh", "/bin/sh", "/bin/../bin/sh", "echo"]) {
+      const got = await codeOf(t.client("alice").startJob({ command }));
+      assert.equal(got.code, "PermissionDenied", command);
+      assert.match(got.message, /is not allowed for alice/);
+    }
+    assert.equal((await codeOf(t.client("alice").startJob({ command: "/bin//echo" }))).code, "ok");
+    assert.equal(
+      (await codeOf(t.client("bob").startJob({ command: "/bin/echo" }))).code,
+      "PermissionDenied",
+    );
+  });
+
+  it("does not restrict a role without a rule (admin)", async () => {
+    assert.equal(
+      (await codeOf(t.client("root").startJob({ command: "sh", args: ["-c", "true"] }))).code,
+      "ok",
+    );
+  });
+
+  it("is validated at load with errors that name the place", () => {
+    const cases: [string, RegExp][] = [
+      ["{", /not valid JSON/],
+      ["[]", /the policy must be a JSON object/],
+      ['{"rules": {}}', /the policy\.rules is not a known key/],
+      ['{"roles": {"boss": {}}}', /roles\.boss is not a role/],
+      ['{"users": {"-x": {}}}', /users\."-x" is not a valid user name/],
+      [
+        '{"roles": {"user": {"ceilings": {"cpu": 0}}}}',
+        /roles\.user\.ceilings\.cpu must be a positive number/,
+      ],
+      [
+        '{"roles": {"user": {"ceilings": {"memoryBytes": 1.5}}}}',
+        /memoryBytes must be a positive whole number/,
+      ],
+      ['{"roles": {"user": {"ceilings": {"disk": 1}}}}', /ceilings\.disk is not a known key/],
+      [
+        '{"roles": {"user": {"commands": ["bin/sh"]}}}',
+        /commands\[0\] must be an absolute path or a bare program name/,
+      ],
+      ['{"roles": {"user": {"commands": "/bin/sh"}}}', /commands must be a list/],
+    ];
+    for (const [text, message] of cases) {
+      assert.throws(
+        () => parsePolicy(text, "policy.json"),
+        (err) => {
+          assert.ok(err instanceof JobError);
+          assert.equal(err.code, "invalid_argument");
+          assert.match(err.message, /^policy\.json/);
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    }
+  });
+});

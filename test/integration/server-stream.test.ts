@@ -1,0 +1,150 @@
+/**
+ * Output streaming through the API: many followers get identical bytes,
+ * a stream resumed from an offset continues exactly there, and a cancelled
+ * stream frees its reader (file descriptor) on the server.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readdirSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { once } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Worker } from "node:worker_threads";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { JobClient } from "../../src/client/index.ts";
+import { collectOutput } from "../helpers/worker.ts";
+import { drain, startTestServer, type TestServer } from "./server-fixture.ts";
+import type { FollowerResult, FollowersInput } from "./server-stream-followers.ts";
+
+const MiB = 1024 * 1024;
+
+function openFds(): number {
+  return readdirSync("/proc/self/fd").length;
+}
+
+async function untilEnded(client: JobClient, id: string): Promise<void> {
+  await drain(client.watchJob({ id, intervalMs: 100 }));
+}
+
+describe("output streaming", () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer();
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it("50 clients following one job that prints 20 MiB all get the same bytes", async () => {
+    const starter = t.client("alice");
+    // The pause lets every follower attach before the first byte; 1 MiB
+    // writes keep the number of wake-ups (and so of small messages) low.
+    const job = await starter.startJob({
+      command: "sh",
+      args: ["-c", "sleep 0.5; dd if=/dev/urandom bs=1048576 count=20 status=none"],
+    });
+    const id = job.job?.id ?? "";
+    const connections = Array.from({ length: 50 }, (_, i) =>
+      t.connectAs(i % 2 === 0 ? "alice" : "olga"),
+    );
+    const thread = new Worker(new URL("./server-stream-followers.ts", import.meta.url), {
+      workerData: { connections, id } satisfies FollowersInput,
+    });
+    const [results] = (await once(thread, "message")) as [FollowerResult[]];
+    await untilEnded(starter, id);
+    const reference = createHash("sha256")
+      .update(await collectOutput(t.worker.worker.output(id)))
+      .digest("hex");
+    assert.equal(results.length, 50);
+    for (const result of results) {
+      assert.deepEqual(result, { sha256: reference, bytes: 20 * MiB });
+    }
+  });
+
+  it("a stream resumed from an offset continues exactly there", async () => {
+    const client = t.client("alice");
+    const job = await client.startJob({ command: "seq", args: ["1", "200000"] });
+    const id = job.job?.id ?? "";
+    await untilEnded(client, id);
+    const whole = await collectOutput(t.worker.worker.output(id));
+    for (const offset of [0, 1, 65_535, 65_536, 100_000, whole.length - 1, whole.length]) {
+      const parts: Uint8Array[] = [];
+      for await (const m of client.streamOutput({ id, offset: BigInt(offset) })) parts.push(m.data);
+      assert.deepEqual(Buffer.concat(parts), whole.subarray(offset), `offset ${offset}`);
+    }
+  });
+
+  it("a follower cut off mid-stream resumes from its last offset without gap or overlap", async () => {
+    const client = t.client("alice");
+    const job = await client.startJob({
+      command: "sh",
+      args: ["-c", "for i in $(seq 1 40); do seq $((i*1000)) $((i*1000+999)); sleep 0.01; done"],
+    });
+    const id = job.job?.id ?? "";
+    const received: Uint8Array[] = [];
+    let offset = 0;
+    const cut = new AbortController();
+    try {
+      for await (const m of client.streamOutput({ id, follow: true }, { signal: cut.signal })) {
+        received.push(m.data);
+        offset = Number(m.offset) + m.data.byteLength;
+        if (offset > 20_000) cut.abort();
+      }
+    } catch (err) {
+      assert.equal(ConnectError.from(err).code, Code.Canceled);
+    }
+    for await (const m of client.streamOutput({ id, offset: BigInt(offset), follow: true }))
+      received.push(m.data);
+    assert.deepEqual(Buffer.concat(received), await collectOutput(t.worker.worker.output(id)));
+  });
+
+  it("cancelled streams leave no open file descriptor or handle behind", async () => {
+    const client = t.client("root");
+    const job = await client.startJob({
+      command: "sh",
+      args: ["-c", "while true; do echo tick; sleep 0.05; done"],
+    });
+    const id = job.job?.id ?? "";
+    await client.getJob({ id }); // the connection is open before counting
+    await sleep(100);
+    const fdsBefore = openFds();
+    const handlesBefore = process.getActiveResourcesInfo();
+
+    const controllers = Array.from({ length: 20 }, () => new AbortController());
+    const firstMessages: Promise<void>[] = [];
+    const streams = controllers.map(async (controller) => {
+      let seen: () => void = () => undefined;
+      firstMessages.push(new Promise<void>((resolve) => (seen = resolve)));
+      try {
+        for await (const _ of client.streamOutput(
+          { id, follow: true },
+          { signal: controller.signal },
+        ))
+          seen();
+      } catch (err) {
+        assert.equal(ConnectError.from(err).code, Code.Canceled);
+      }
+    });
+    await Promise.all(firstMessages);
+    // Each live follower holds a reader with its own file descriptor.
+    assert.ok(
+      openFds() >= fdsBefore + 20,
+      `${openFds()} open fds while following, ${fdsBefore} before`,
+    );
+
+    for (const controller of controllers) controller.abort();
+    await Promise.all(streams);
+    // Readers close asynchronously (a close request each): allow a moment.
+    const handles = () => process.getActiveResourcesInfo();
+    for (
+      let i = 0;
+      i < 50 && (openFds() > fdsBefore || handles().length > handlesBefore.length);
+      i++
+    ) {
+      await sleep(20);
+    }
+    assert.equal(openFds(), fdsBefore);
+    assert.deepEqual(handles().sort(), handlesBefore.sort());
+    await client.stopJob({ id, graceMs: 100n });
+  });
+});
