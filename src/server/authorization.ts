@@ -6,7 +6,7 @@
  *
  * A job the caller may not see is answered exactly like a job that does not
  * exist (same code, same message), so ids of other users' jobs cannot be
- * probed.
+ * probed, by full id or by prefix.
  */
 import { JobError, type ListFilter } from "../worker/index.ts";
 import type { Identity } from "./identity.ts";
@@ -16,8 +16,9 @@ export function jobNotFound(id: string): JobError {
   return new JobError("not_found", `no job with id ${JSON.stringify(id)}`);
 }
 
-export function canSee(who: Identity, job: { owner: string }): boolean {
-  return who.role !== "user" || job.owner === who.user;
+/** Whose jobs the caller may see: a user only its own; observer and admin all. */
+export function ownerScope(who: Identity): string | undefined {
+  return who.role === "user" ? who.user : undefined;
 }
 
 export function authorizeStart(who: Identity): void {

@@ -10,7 +10,7 @@ import { JobError, isJobError, type JobStatus, type Worker } from "../worker/ind
 import {
   authorizeStart,
   authorizeStop,
-  canSee,
+  ownerScope,
   jobNotFound,
   listFilterFor,
 } from "./authorization.ts";
@@ -43,17 +43,20 @@ export interface JobServiceDeps {
 export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
   const { worker, policy, logger } = deps;
 
-  /** The job's status if the caller may see it; the same NOT_FOUND otherwise. */
-  async function visibleJob(who: Identity, id: string): Promise<JobStatus> {
-    let status: JobStatus;
+  /**
+   * The status of the job `reference` names (its id, or a unique prefix of
+   * 4+ characters) among the jobs the caller may see; the same NOT_FOUND
+   * for a job that is missing and one that is hidden.
+   */
+  async function visibleJob(who: Identity, reference: string): Promise<JobStatus> {
+    let id: string;
     try {
-      status = await worker.status(id);
+      id = worker.resolveId(reference, ownerScope(who));
     } catch (err) {
-      if (isJobError(err, "not_found")) throw jobNotFound(id);
+      if (isJobError(err, "not_found")) throw jobNotFound(reference);
       throw err;
     }
-    if (!canSee(who, status)) throw jobNotFound(id);
-    return status;
+    return worker.status(id);
   }
 
   /** A stream that ended because the server is shutting down must not look
@@ -101,12 +104,12 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
           request.graceMs === undefined
             ? {}
             : { graceMs: toSafeNumber(request.graceMs, "grace_ms") };
-        const status = await worker.stop(request.id, options);
+        const status = await worker.stop(job.id, options);
         audit(logger, {
           action: "stop",
           who,
           ...what,
-          jobId: request.id,
+          jobId: job.id,
           result: "ok",
           detail: status.state,
         });
@@ -132,9 +135,9 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
     async *streamOutput(request, context) {
       const who = callerOf(context);
-      await visibleJob(who, request.id);
+      const { id } = await visibleJob(who, request.id);
       let offset = toSafeNumber(request.offset, "offset");
-      const output = worker.output(request.id, {
+      const output = worker.output(id, {
         offset,
         follow: request.follow,
         signal: context.signal,
@@ -157,12 +160,12 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
           `interval_ms must be 0 (the default) or at least ${MIN_WATCH_INTERVAL_MS}`,
         );
       }
-      await visibleJob(who, request.id);
+      const { id } = await visibleJob(who, request.id);
       const options =
         request.intervalMs === 0
           ? { signal: context.signal }
           : { intervalMs: request.intervalMs, signal: context.signal };
-      for await (const status of worker.watch(request.id, options)) {
+      for await (const status of worker.watch(id, options)) {
         yield { job: jobToProto(status) };
       }
       throwIfAborted(context);

@@ -110,6 +110,24 @@ describe("authorization", () => {
     }
   });
 
+  it("a job id prefix names a job in the caller's view only", async () => {
+    const prefix = jobOf.bob.slice(0, 8);
+    const own = await t.client("bob").getJob({ id: prefix });
+    assert.equal(own.job?.id, jobOf.bob);
+    assert.equal((await t.client("root").getJob({ id: prefix })).job?.id, jobOf.bob);
+    // alice: bob's job prefix answers exactly as a prefix that matches nothing.
+    const hidden = await outcome(t.client("alice"), "getJob", prefix);
+    const absent = await outcome(t.client("alice"), "getJob", "ffff0000");
+    assert.equal(hidden.outcome, "NotFound");
+    assert.equal(
+      hidden.message?.replace(prefix, "<p>"),
+      absent.message?.replace("ffff0000", "<p>"),
+    );
+    for (const rpc of ["stopJob", "streamOutput", "watchJob"] as const) {
+      assert.equal((await outcome(t.client("bob"), rpc, prefix)).outcome, "ok", rpc);
+    }
+  });
+
   it("StartJob: user and admin may, observer may not", async () => {
     for (const [who, expected] of [
       ["alice", "ok"],
