@@ -1,8 +1,9 @@
 /**
  * The cgroup v1 driver: one hierarchy per controller (or per group of
  * co-mounted controllers, e.g. "cpu,cpuacct"), and a folder for the job in
- * each. Limits are cpu.cfs_*, memory.limit_in_bytes + memory.memsw.*,
- * blkio.throttle.*_bps_device and pids.max; kill is freeze → SIGKILL → thaw.
+ * each. Limits are cpu.cfs_*, cpu.shares, memory.limit_in_bytes +
+ * memory.memsw.*, blkio.throttle.*_device, blkio.bfq.weight and pids.max;
+ * kill is freeze → SIGKILL → thaw.
  * https://docs.kernel.org/admin-guide/cgroup-v1/
  */
 import { JobError } from "../errors.ts";
@@ -23,14 +24,19 @@ import {
   writeCgroupFile,
   writeSetting,
 } from "./cgroup-files.ts";
-import type { CgroupCapabilities, CgroupDriver, JobCgroup } from "./driver.ts";
+import type { CgroupCapabilities, CgroupDriver, JobCgroup, ParentLimits } from "./driver.ts";
 import {
   CPU_PERIOD_USEC,
+  IO_THROTTLES,
   checkCgroupName,
   cpuQuotaUsec,
+  cpuWeightToShares,
+  ioWeightToBfq,
   limitsToWrite,
   probeCgroupName,
+  refuseIgnoredWeights,
 } from "./limit-values.ts";
+import { ignoredWeightReason, type StateDiskLookup } from "./state-disk.ts";
 
 /** The v1 controllers a job gets a folder in (not cpuset: it needs cpus/mems set first). */
 export const V1_CONTROLLERS = ["cpu", "cpuacct", "memory", "blkio", "pids", "freezer"] as const;
@@ -42,6 +48,10 @@ const CONTROLLER_OF: Readonly<Record<LimitName, V1Controller>> = {
   ioReadBytesPerSecond: "blkio",
   ioWriteBytesPerSecond: "blkio",
   pids: "pids",
+  cpuWeight: "cpu",
+  ioWeight: "blkio",
+  ioReadIopsPerSecond: "blkio",
+  ioWriteIopsPerSecond: "blkio",
 };
 
 /** v1 has no notification of emptiness or frozenness: poll, bounded. */
@@ -55,10 +65,15 @@ export interface CgroupV1Options {
   parent: string;
   /** Whether the host has swap in use (/proc/swaps has entries). */
   swapEnabled: boolean;
+  /** The state directory's disk, whose scheduler decides whether io weights work. */
+  stateDisk: StateDiskLookup;
 }
 
 /** The parent's folder in each hierarchy, by controller. */
 type Folders = Partial<Record<V1Controller, string>>;
+
+/** v1's only io weight the kernel still honours: BFQ's (CFQ left in Linux 5.0). */
+const BFQ_WEIGHT_FILE = "blkio.bfq.weight";
 
 export class CgroupV1Driver implements CgroupDriver {
   readonly mode = "v1";
@@ -78,7 +93,7 @@ export class CgroupV1Driver implements CgroupDriver {
       if (mount !== undefined) parents[controller] = `${mount}/${options.parent}`;
     }
     for (const dir of uniqueFolders(parents)) await makeCgroupDir(dir);
-    const unenforceable = await probe(parents, options.swapEnabled);
+    const unenforceable = await probe(parents, options.swapEnabled, options.stateDisk);
     return new CgroupV1Driver(parents, { mode: "v1", unenforceable });
   }
 
@@ -89,6 +104,7 @@ export class CgroupV1Driver implements CgroupDriver {
   async create(jobId: string, limits: Limits, skip: readonly LimitName[]): Promise<JobCgroup> {
     checkCgroupName(jobId, "the job id");
     const toWrite = limitsToWrite(limits, skip);
+    refuseIgnoredWeights(toWrite, this.#capabilities, jobId);
     const folders = this.#jobFolders(jobId);
     const created: string[] = [];
     try {
@@ -113,6 +129,49 @@ export class CgroupV1Driver implements CgroupDriver {
     return undefined;
   }
 
+  async setParentLimits(limits: ParentLimits): Promise<void> {
+    const { cpu, memoryBytes, pids } = limitsToWrite(limits, []);
+    const parents = this.#parents;
+    const folder = (controller: V1Controller, total: number | undefined): string | undefined => {
+      const dir = parents[controller];
+      if (dir === undefined && total !== undefined) {
+        throw new JobError(
+          "failed_precondition",
+          `could not set the jobs' total: the ${controller} controller is not mounted`,
+        );
+      }
+      return dir;
+    };
+    const set = (dir: string, file: string, value: string) =>
+      writeSetting(`${dir}/${file}`, value, `set ${file} of the jobworker parent to "${value}"`);
+
+    const cpuDir = folder("cpu", cpu);
+    if (cpuDir !== undefined) {
+      // -1: no quota. The period is the one every job uses (the kernel compares quota/period).
+      if (cpu !== undefined) await set(cpuDir, "cpu.cfs_period_us", String(CPU_PERIOD_USEC));
+      await set(cpuDir, "cpu.cfs_quota_us", cpu === undefined ? "-1" : String(cpuQuotaUsec(cpu)));
+    }
+    const memoryDir = folder("memory", memoryBytes);
+    if (memoryDir !== undefined) {
+      const value = memoryBytes === undefined ? "-1" : String(memoryBytes);
+      const memsw = `${memoryDir}/memory.memsw.limit_in_bytes`;
+      if (await pathExists(memsw)) {
+        // The kernel keeps memsw >= limit at every step: raise memsw first, lower it last.
+        const raising =
+          memoryBytes === undefined || memoryBytes > parseInteger(await readOptional(memsw));
+        if (raising) await set(memoryDir, "memory.memsw.limit_in_bytes", value);
+        await set(memoryDir, "memory.limit_in_bytes", value);
+        if (!raising) await set(memoryDir, "memory.memsw.limit_in_bytes", value);
+      } else {
+        await set(memoryDir, "memory.limit_in_bytes", value);
+      }
+    }
+    const pidsDir = folder("pids", pids);
+    if (pidsDir !== undefined) {
+      await set(pidsDir, "pids.max", pids === undefined ? "max" : String(pids));
+    }
+  }
+
   #jobFolders(jobId: string): Folders {
     const folders: Folders = {};
     for (const [controller, dir] of Object.entries(this.#parents) as [V1Controller, string][]) {
@@ -127,10 +186,14 @@ function uniqueFolders(folders: Folders): string[] {
   return [...new Set(Object.values(folders))];
 }
 
-/** What the host cannot enforce: missing controllers, swap accounting, io on any disk. */
+/**
+ * What the host cannot enforce: missing controllers, swap accounting, io
+ * throttling on any disk, io weights on the state directory's disk.
+ */
 async function probe(
   parents: Folders,
   swapEnabled: boolean,
+  stateDisk: StateDiskLookup,
 ): Promise<CgroupCapabilities["unenforceable"]> {
   const unenforceable: CgroupCapabilities["unenforceable"] = {};
   for (const [limit, controller] of Object.entries(CONTROLLER_OF) as [LimitName, V1Controller][]) {
@@ -140,6 +203,9 @@ async function probe(
   }
   if (parents.cpu !== undefined && !(await pathExists(`${parents.cpu}/cpu.cfs_quota_us`))) {
     unenforceable.cpu = "the kernel has no CFS bandwidth control (no cpu.cfs_quota_us)";
+  }
+  if (parents.cpu !== undefined && !(await pathExists(`${parents.cpu}/cpu.shares`))) {
+    unenforceable.cpuWeight = "the kernel has no CFS group scheduling (no cpu.shares)";
   }
   if (
     parents.memory !== undefined &&
@@ -155,6 +221,7 @@ async function probe(
     const probeDir = `${parents.blkio}/${probeCgroupName()}`;
     await makeCgroupDir(probeDir);
     try {
+      // One throttle stands for all four: bps and iops rules live in the same per-disk policy.
       const accepted = await anyDiskAccepts((device) =>
         writeCgroupFile(
           `${probeDir}/blkio.throttle.read_bps_device`,
@@ -162,14 +229,28 @@ async function probe(
         ),
       );
       if (!accepted) {
-        unenforceable.ioReadBytesPerSecond = NO_DISK_REASON;
-        unenforceable.ioWriteBytesPerSecond = NO_DISK_REASON;
+        for (const { name } of IO_THROTTLES) unenforceable[name] = NO_DISK_REASON;
       }
+      const weightProblem = await ioWeightProblem(probeDir, stateDisk);
+      if (weightProblem !== undefined) unenforceable.ioWeight = weightProblem;
     } finally {
       await removeCgroupDirs([probeDir]);
     }
   }
   return unenforceable;
+}
+
+/** Why an io weight would not be in force here, or undefined when BFQ takes it. */
+async function ioWeightProblem(
+  probeDir: string,
+  stateDisk: StateDiskLookup,
+): Promise<string | undefined> {
+  if ("reason" in stateDisk) return stateDisk.reason;
+  if (stateDisk.disk.scheduler !== "bfq") return ignoredWeightReason(stateDisk.disk, "BFQ");
+  if (!(await pathExists(`${probeDir}/${BFQ_WEIGHT_FILE}`))) {
+    return `the kernel has no BFQ group scheduling (no ${BFQ_WEIGHT_FILE}), so io weights are ignored`;
+  }
+  return undefined;
 }
 
 async function writeLimits(folders: Folders, jobId: string, limits: Limits): Promise<void> {
@@ -193,6 +274,9 @@ async function writeLimits(folders: Folders, jobId: string, limits: Limits): Pro
     await set("cpu", "cpu.cfs_period_us", String(CPU_PERIOD_USEC));
     await set("cpu", "cpu.cfs_quota_us", String(cpuQuotaUsec(limits.cpu)));
   }
+  if (limits.cpuWeight !== undefined) {
+    await set("cpu", "cpu.shares", String(cpuWeightToShares(limits.cpuWeight)));
+  }
   if (limits.memoryBytes !== undefined) {
     const bytes = String(limits.memoryBytes);
     // The kernel keeps memsw >= limit at every step: the RAM limit goes first.
@@ -203,16 +287,17 @@ async function writeLimits(folders: Folders, jobId: string, limits: Limits): Pro
       await set("memory", "memory.memsw.limit_in_bytes", bytes);
     }
   }
-  const rates: [string, number | undefined][] = [
-    ["blkio.throttle.read_bps_device", limits.ioReadBytesPerSecond],
-    ["blkio.throttle.write_bps_device", limits.ioWriteBytesPerSecond],
-  ];
-  for (const [file, rate] of rates) {
+  for (const { name, v1File } of IO_THROTTLES) {
+    const rate = limits[name];
     if (rate === undefined) continue;
-    const path = `${folder("blkio")}/${file}`;
-    await limitEveryDisk(`${file} of job ${jobId}`, (device) =>
+    const path = `${folder("blkio")}/${v1File}`;
+    await limitEveryDisk(`${v1File} of job ${jobId}`, (device) =>
       writeCgroupFile(path, `${device.majorMinor} ${rate}`),
     );
+  }
+  if (limits.ioWeight !== undefined) {
+    // The group's default weight, for every disk BFQ schedules.
+    await set("blkio", BFQ_WEIGHT_FILE, String(ioWeightToBfq(limits.ioWeight)));
   }
   if (limits.pids !== undefined) await set("pids", "pids.max", String(limits.pids));
 }

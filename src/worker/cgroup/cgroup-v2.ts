@@ -1,7 +1,8 @@
 /**
  * The cgroup v2 driver: one unified hierarchy, every job one folder under the
- * parent. Limits are cpu.max, memory.max (+ memory.swap.max = 0), io.max and
- * pids.max; kill is cgroup.kill; emptiness is watched on cgroup.events.
+ * parent. Limits are cpu.max, cpu.weight, memory.max (+ memory.swap.max = 0),
+ * io.max, io.bfq.weight or io.weight, and pids.max; kill is cgroup.kill;
+ * emptiness is watched on cgroup.events.
  * https://docs.kernel.org/admin-guide/cgroup-v2.html
  */
 import { watch, type FSWatcher } from "node:fs";
@@ -24,14 +25,18 @@ import {
   writeCgroupFile,
   writeSetting,
 } from "./cgroup-files.ts";
-import type { CgroupCapabilities, CgroupDriver, JobCgroup } from "./driver.ts";
+import type { CgroupCapabilities, CgroupDriver, JobCgroup, ParentLimits } from "./driver.ts";
 import {
   CPU_PERIOD_USEC,
+  IO_THROTTLES,
   checkCgroupName,
   cpuQuotaUsec,
+  ioWeightToBfq,
   limitsToWrite,
   probeCgroupName,
+  refuseIgnoredWeights,
 } from "./limit-values.ts";
+import { ignoredWeightReason, ioCostEnabled, type StateDiskLookup } from "./state-disk.ts";
 
 /** The controllers our limits need, enabled for the parent's children. */
 const CONTROLLERS = ["cpu", "memory", "io", "pids"] as const;
@@ -42,6 +47,10 @@ const CONTROLLER_OF: Readonly<Record<LimitName, string>> = {
   ioReadBytesPerSecond: "io",
   ioWriteBytesPerSecond: "io",
   pids: "pids",
+  cpuWeight: "cpu",
+  ioWeight: "io",
+  ioReadIopsPerSecond: "io",
+  ioWriteIopsPerSecond: "io",
 };
 
 /** How long to wait for cgroup.events to report an empty (or frozen) cgroup. */
@@ -54,16 +63,30 @@ export interface CgroupV2Options {
   parent: string;
   /** Whether the host has swap in use (/proc/swaps has entries). */
   swapEnabled: boolean;
+  /** The state directory's disk, whose scheduler decides whether io weights work. */
+  stateDisk: StateDiskLookup;
+}
+
+/** How an io weight is written where it is in force: BFQ's file and scale, or io.cost's. */
+interface IoWeightFile {
+  file: "io.bfq.weight" | "io.weight";
+  value(weight: number): string;
 }
 
 export class CgroupV2Driver implements CgroupDriver {
   readonly mode = "v2";
   readonly #parentDir: string;
   readonly #capabilities: CgroupCapabilities;
+  readonly #ioWeight: IoWeightFile | undefined;
 
-  private constructor(parentDir: string, capabilities: CgroupCapabilities) {
+  private constructor(
+    parentDir: string,
+    capabilities: CgroupCapabilities,
+    ioWeight: IoWeightFile | undefined,
+  ) {
     this.#parentDir = parentDir;
     this.#capabilities = capabilities;
+    this.#ioWeight = ioWeight;
   }
 
   /** Creates the parent, enables the controllers down to it and probes what it enforces. */
@@ -78,8 +101,8 @@ export class CgroupV2Driver implements CgroupDriver {
           `the ${controller} controller is not enabled in ${parentDir}/cgroup.subtree_control`;
       }
     }
-    await probe(parentDir, enabled, options.swapEnabled, unenforceable);
-    return new CgroupV2Driver(parentDir, { mode: "v2", unenforceable });
+    const ioWeight = await probe(options, parentDir, enabled, unenforceable);
+    return new CgroupV2Driver(parentDir, { mode: "v2", unenforceable }, ioWeight);
   }
 
   capabilities(): CgroupCapabilities {
@@ -89,10 +112,11 @@ export class CgroupV2Driver implements CgroupDriver {
   async create(jobId: string, limits: Limits, skip: readonly LimitName[]): Promise<JobCgroup> {
     checkCgroupName(jobId, "the job id");
     const toWrite = limitsToWrite(limits, skip);
+    refuseIgnoredWeights(toWrite, this.#capabilities, jobId);
     const dir = `${this.#parentDir}/${jobId}`;
     await makeJobDir(dir, jobId);
     try {
-      await writeLimits(dir, jobId, toWrite);
+      await writeLimits(dir, jobId, toWrite, this.#ioWeight);
     } catch (err) {
       await removeCgroupDirs([dir]).catch(() => undefined);
       throw err;
@@ -104,6 +128,33 @@ export class CgroupV2Driver implements CgroupDriver {
     checkCgroupName(jobId, "the job id");
     const dir = `${this.#parentDir}/${jobId}`;
     return (await pathExists(dir)) ? new V2JobCgroup(jobId, dir) : undefined;
+  }
+
+  async setParentLimits(limits: ParentLimits): Promise<void> {
+    const { cpu, memoryBytes, pids } = limitsToWrite(limits, []);
+    const totals = [
+      {
+        controller: "cpu",
+        file: "cpu.max",
+        total: cpu === undefined ? undefined : cpuQuotaUsec(cpu),
+      },
+      { controller: "memory", file: "memory.max", total: memoryBytes },
+      { controller: "pids", file: "pids.max", total: pids },
+    ];
+    for (const { controller, file, total } of totals) {
+      const path = `${this.#parentDir}/${file}`;
+      // The parent's own limit files exist only when its parent passes the controller down.
+      if (!(await pathExists(path))) {
+        if (total === undefined) continue;
+        throw new JobError(
+          "failed_precondition",
+          `could not set the jobs' total: the ${controller} controller is not enabled for ${this.#parentDir}`,
+        );
+      }
+      const amount = total === undefined ? "max" : String(total);
+      const value = controller === "cpu" ? `${amount} ${CPU_PERIOD_USEC}` : amount;
+      await writeSetting(path, value, `set ${file} of the jobworker parent to "${value}"`);
+    }
   }
 }
 
@@ -136,21 +187,25 @@ async function enableControllers(mountPoint: string, parent: string): Promise<Se
 
 /**
  * Checks, in a throwaway child of the parent, what the host really enforces:
- * swap accounting (memory.swap.max) when swap is on, and whether any disk
- * takes an io.max line.
+ * swap accounting (memory.swap.max) when swap is on, cpu.weight, whether any
+ * disk takes an io.max line, and which io weight (if any) the state
+ * directory's disk honours, which it returns.
  */
 async function probe(
+  options: CgroupV2Options,
   parentDir: string,
   enabled: Set<string>,
-  swapEnabled: boolean,
   unenforceable: CgroupCapabilities["unenforceable"],
-): Promise<void> {
+): Promise<IoWeightFile | undefined> {
   const probeDir = `${parentDir}/${probeCgroupName()}`;
   await makeCgroupDir(probeDir);
   try {
+    if (enabled.has("cpu") && !(await pathExists(`${probeDir}/cpu.weight`))) {
+      unenforceable.cpuWeight = "the kernel has no CFS group scheduling (no cpu.weight)";
+    }
     if (
       enabled.has("memory") &&
-      swapEnabled &&
+      options.swapEnabled &&
       !(await pathExists(`${probeDir}/memory.swap.max`))
     ) {
       unenforceable.memoryBytes =
@@ -162,33 +217,77 @@ async function probe(
         writeCgroupFile(`${probeDir}/io.max`, `${device.majorMinor} rbps=1048576 wbps=1048576`),
       );
       if (!accepted) {
-        unenforceable.ioReadBytesPerSecond = NO_DISK_REASON;
-        unenforceable.ioWriteBytesPerSecond = NO_DISK_REASON;
+        for (const { name } of IO_THROTTLES) unenforceable[name] = NO_DISK_REASON;
       }
+      const weight = await ioWeightIn(probeDir, options);
+      if (typeof weight === "string") unenforceable.ioWeight = weight;
+      else return weight;
     }
+    return undefined;
   } finally {
     await removeCgroupDirs([probeDir]);
   }
 }
 
-async function writeLimits(dir: string, jobId: string, limits: Limits): Promise<void> {
+/**
+ * The io weight in force on the state directory's disk: BFQ's when it is the
+ * disk's scheduler (its own 1-1000 scale), else io.cost's when that is
+ * enabled for the disk (the v2 scale as is); otherwise why there is none.
+ */
+async function ioWeightIn(
+  probeDir: string,
+  options: CgroupV2Options,
+): Promise<IoWeightFile | string> {
+  const { stateDisk } = options;
+  if ("reason" in stateDisk) return stateDisk.reason;
+  const { disk } = stateDisk;
+  if (disk.scheduler === "bfq") {
+    if (!(await pathExists(`${probeDir}/io.bfq.weight`))) {
+      return "the kernel has no BFQ group scheduling (no io.bfq.weight), so io weights are ignored";
+    }
+    return { file: "io.bfq.weight", value: (weight) => `default ${ioWeightToBfq(weight)}` };
+  }
+  if (
+    (await ioCostEnabled(options.mountPoint, disk.majorMinor)) &&
+    (await pathExists(`${probeDir}/io.weight`))
+  ) {
+    return { file: "io.weight", value: (weight) => `default ${weight}` };
+  }
+  return ignoredWeightReason(disk, "BFQ, or io.cost enabled for the disk,");
+}
+
+async function writeLimits(
+  dir: string,
+  jobId: string,
+  limits: Limits,
+  ioWeight: IoWeightFile | undefined,
+): Promise<void> {
   const set = (file: string, value: string) =>
     writeSetting(`${dir}/${file}`, value, `set ${file} of job ${jobId} to "${value}"`);
   if (limits.cpu !== undefined) {
     await set("cpu.max", `${cpuQuotaUsec(limits.cpu)} ${CPU_PERIOD_USEC}`);
   }
+  // Same scale as the kernel's (1-10000, 100 the default): written as is.
+  if (limits.cpuWeight !== undefined) await set("cpu.weight", String(limits.cpuWeight));
   if (limits.memoryBytes !== undefined) {
     await set("memory.max", String(limits.memoryBytes));
     // No swap on top of the memory limit; without swap accounting the file is
     // absent (capabilities() reports that when swap is on).
     if (await pathExists(`${dir}/memory.swap.max`)) await set("memory.swap.max", "0");
   }
-  const { ioReadBytesPerSecond: read, ioWriteBytesPerSecond: write } = limits;
-  if (read !== undefined || write !== undefined) {
-    const rates = `${read === undefined ? "" : ` rbps=${read}`}${write === undefined ? "" : ` wbps=${write}`}`;
+  const rates = IO_THROTTLES.flatMap(({ name, v2Key }) => {
+    const rate = limits[name];
+    return rate === undefined ? [] : [` ${v2Key}=${rate}`];
+  }).join("");
+  if (rates !== "") {
     await limitEveryDisk(`io.max of job ${jobId}`, (device) =>
       writeCgroupFile(`${dir}/io.max`, `${device.majorMinor}${rates}`),
     );
+  }
+  if (limits.ioWeight !== undefined && ioWeight !== undefined) {
+    // The group's default weight, for every disk (refuseIgnoredWeights has
+    // already refused a weight with nothing to honour it).
+    await set(ioWeight.file, ioWeight.value(limits.ioWeight));
   }
   if (limits.pids !== undefined) await set("pids.max", String(limits.pids));
 }

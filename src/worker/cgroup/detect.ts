@@ -10,12 +10,19 @@ import { CgroupV1Driver, V1_CONTROLLERS, type V1Controller } from "./cgroup-v1.t
 import { CgroupV2Driver } from "./cgroup-v2.ts";
 import type { CgroupDriver } from "./driver.ts";
 import { checkCgroupPath } from "./limit-values.ts";
+import { findStateDisk, type StateDiskLookup } from "./state-disk.ts";
 
 export interface OpenCgroupDriverOptions {
   /** Parent cgroup of every job, relative to the cgroup root ("jobworker", "a/b"). */
   parent: string;
   /** Where the cgroup file systems are mounted. @default "/sys/fs/cgroup" */
   root?: string;
+  /**
+   * The state directory: io weights are in force only when its disk's
+   * scheduler honours them (BFQ, or io.cost on v2). Without it, io weights
+   * are reported unenforceable.
+   */
+  stateDir?: string;
 }
 
 /**
@@ -35,12 +42,19 @@ export async function openCgroupDriver(options: OpenCgroupDriverOptions): Promis
   }
   const mounts = parseMountInfo((await readOptional("/proc/self/mountinfo")) ?? "");
   const swapEnabled = hasSwap(await readOptional("/proc/swaps"));
+  const stateDisk: StateDiskLookup =
+    options.stateDir === undefined
+      ? {
+          reason:
+            "no state directory was given, so the disk that would honour io weights is unknown",
+        }
+      : await findStateDisk(options.stateDir);
 
   const unified = mounts.find((m) => m.fsType === "cgroup2" && m.mountPoint === root);
   const controllers = (await readOptional(`${root}/cgroup.controllers`))?.trim() ?? "";
   if (unified !== undefined && controllers !== "") {
     return unusableOnFailure(
-      CgroupV2Driver.open({ mountPoint: root, parent: options.parent, swapEnabled }),
+      CgroupV2Driver.open({ mountPoint: root, parent: options.parent, swapEnabled, stateDisk }),
     );
   }
 
@@ -53,7 +67,7 @@ export async function openCgroupDriver(options: OpenCgroupDriverOptions): Promis
     );
   }
   return unusableOnFailure(
-    CgroupV1Driver.open({ mounts: v1Mounts, parent: options.parent, swapEnabled }),
+    CgroupV1Driver.open({ mounts: v1Mounts, parent: options.parent, swapEnabled, stateDisk }),
   );
 }
 

@@ -27,7 +27,19 @@ export interface CgroupDriver {
   create(jobId: string, limits: Limits, skip: readonly LimitName[]): Promise<JobCgroup>;
   /** Opens the cgroup of a job created by an earlier process, if it still exists. */
   open(jobId: string): Promise<JobCgroup | undefined>;
+  /**
+   * Writes totals for all jobs together on the jobworker parent cgroup, so
+   * the kernel enforces the sum as well. A limit left out is lifted (no
+   * total). On v1 the kernel refuses (invalid_argument) a CPU total below the
+   * CPU limit of a job in it, and a job whose CPU limit exceeds the total; a
+   * memory total below what the jobs use now makes the kernel reclaim, and on
+   * v2 OOM-kill, inside them.
+   */
+  setParentLimits(limits: ParentLimits): Promise<void>;
 }
+
+/** The limits the parent cgroup can hold as totals for all jobs together. */
+export type ParentLimits = Pick<Limits, "cpu" | "memoryBytes" | "pids">;
 
 export interface JobCgroup {
   readonly jobId: string;

@@ -4,6 +4,7 @@
  */
 import { JobError } from "../errors.ts";
 import { LIMIT_NAMES, type LimitName, type Limits } from "../types.ts";
+import type { CgroupCapabilities } from "./driver.ts";
 
 /** CFS period: 100 ms, the kernel's default, used for v1 and v2 alike. */
 export const CPU_PERIOD_USEC = 100_000;
@@ -15,6 +16,63 @@ const CPU_MIN_QUOTA_USEC = 1_000;
 export function cpuQuotaUsec(cores: number): number {
   return Math.max(CPU_MIN_QUOTA_USEC, Math.round(cores * CPU_PERIOD_USEC));
 }
+
+/** Weights are on cgroup v2's scale: 1-10000, 100 the default. */
+const WEIGHT_DEFAULT = 100;
+const WEIGHT_MAX = 10_000;
+/** The range of v1 cpu.shares (the kernel's MIN_SHARES and MAX_SHARES, 2^1..2^18). */
+const CPU_SHARES_MIN = 2;
+const CPU_SHARES_MAX = 262_144;
+const CPU_SHARES_DEFAULT = 1_024;
+
+/**
+ * v1 cpu.shares for a CPU weight: shares = round(weight × 1024 / 100).
+ * This is the kernel's own mapping: writing cpu.weight on v2 gives the task
+ * group exactly these shares (cpu_weight_write_u64() in kernel/sched/core.c:
+ * DIV_ROUND_CLOSEST_ULL(weight * 1024, CGROUP_WEIGHT_DFL), in newer kernels
+ * through sched_weight_from_cgroup()), and systemd's for CPUWeight= on v1
+ * (cgroup_cpu_weight_to_shares() in src/core/cgroup.c, which truncates where
+ * we round: one share apart at most). So a weight buys the same share of the
+ * CPU on v1 as on v2, and ratios are kept (100:300 is 1024:3072). Not the
+ * inverse of runc's old ConvertCPUSharesToCgroupV2Value (weight = 1 +
+ * (shares - 2) × 9999 / 262142): it maps the default 100 to 2597 shares and
+ * distorts ratios of small weights (1:2 would become 2:28), which is why runc
+ * replaced it in 1.3.2 (opencontainers/cgroups#20).
+ */
+export function cpuWeightToShares(weight: number): number {
+  const shares = Math.round((weight * CPU_SHARES_DEFAULT) / WEIGHT_DEFAULT);
+  return Math.min(CPU_SHARES_MAX, Math.max(CPU_SHARES_MIN, shares));
+}
+
+/** BFQ's weight range (BFQ_MIN_WEIGHT..BFQ_MAX_WEIGHT; the kernel refuses more with ERANGE). */
+const BFQ_WEIGHT_MAX = 1_000;
+
+/**
+ * BFQ weight (1-1000, default 100) for an io weight (1-10000, default 100),
+ * as systemd converts IOWeight= for io.bfq.weight (BFQ_WEIGHT() in
+ * src/basic/cgroup-util.h): piecewise linear, 1-100 unchanged and 100-10000
+ * onto 100-1000, so the defaults meet and both ends of the range are reachable.
+ */
+export function ioWeightToBfq(weight: number): number {
+  if (weight <= WEIGHT_DEFAULT) return weight;
+  const above = Math.min(weight, WEIGHT_MAX) - WEIGHT_DEFAULT;
+  return (
+    WEIGHT_DEFAULT +
+    Math.floor((above * (BFQ_WEIGHT_MAX - WEIGHT_DEFAULT)) / (WEIGHT_MAX - WEIGHT_DEFAULT))
+  );
+}
+
+/**
+ * The per-disk throttle limits: the v1 blkio.throttle file and the v2 io.max
+ * key of each. Both versions take them the same way ("MAJ:MIN value", whole
+ * disks only), so one table drives both drivers.
+ */
+export const IO_THROTTLES = [
+  { name: "ioReadBytesPerSecond", v1File: "blkio.throttle.read_bps_device", v2Key: "rbps" },
+  { name: "ioWriteBytesPerSecond", v1File: "blkio.throttle.write_bps_device", v2Key: "wbps" },
+  { name: "ioReadIopsPerSecond", v1File: "blkio.throttle.read_iops_device", v2Key: "riops" },
+  { name: "ioWriteIopsPerSecond", v1File: "blkio.throttle.write_iops_device", v2Key: "wiops" },
+] as const satisfies readonly { name: LimitName; v1File: string; v2Key: string }[];
 
 /**
  * The limits to write: those set and not skipped, each checked to be a
@@ -32,6 +90,28 @@ export function limitsToWrite(limits: Limits, skip: readonly LimitName[]): Limit
     out[name] = written;
   }
   return out;
+}
+
+/**
+ * Weight files take any value whether or not anything honours it, so a
+ * weight known not to be in force is refused here with the reason unless the
+ * caller skipped it (the throttles fail the same way in limitEveryDisk).
+ */
+export function refuseIgnoredWeights(
+  limits: Limits,
+  capabilities: CgroupCapabilities,
+  jobId: string,
+): void {
+  const words = { cpuWeight: "cpu weight", ioWeight: "io weight" } as const;
+  for (const name of ["cpuWeight", "ioWeight"] as const) {
+    const reason = capabilities.unenforceable[name];
+    if (limits[name] !== undefined && reason !== undefined) {
+      throw new JobError(
+        "failed_precondition",
+        `could not set the ${words[name]} of job ${jobId}: ${reason}`,
+      );
+    }
+  }
 }
 
 /** A cgroup folder name: one path component, never "." or ".." or a probe's dot name. */
