@@ -6,6 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   JobState as ProtoJobState,
+  StopOutcome as ProtoStopOutcome,
   JobSchema,
   LimitsSchema,
   type Job,
@@ -13,11 +14,13 @@ import {
   type StartJobRequest,
 } from "../gen/jobworker/v1/jobworker_pb.js";
 import {
+  isFinalState,
   JobError,
   type JobSpec,
   type JobState,
   type JobStatus,
   type Limits,
+  type StopOutcome,
 } from "../worker/index.ts";
 
 const STATE_TO_PROTO: Readonly<Record<JobState, ProtoJobState>> = {
@@ -32,6 +35,24 @@ const STATE_TO_PROTO: Readonly<Record<JobState, ProtoJobState>> = {
 const STATE_FROM_PROTO = new Map<ProtoJobState, JobState>(
   Object.entries(STATE_TO_PROTO).map(([name, value]) => [value, name as JobState]),
 );
+
+const STOP_OUTCOME_TO_PROTO: Readonly<Record<StopOutcome, ProtoStopOutcome>> = {
+  "never-started": ProtoStopOutcome.NEVER_STARTED,
+  "before-signal": ProtoStopOutcome.ALREADY_ENDED,
+  terminated: ProtoStopOutcome.TERMINATED,
+  killed: ProtoStopOutcome.FORCE_ENDED,
+};
+
+/**
+ * What a StopJob came to: ALREADY_ENDED when the job had ended before the
+ * request (`before` is its status then), else how the stop ended it.
+ */
+export function stopOutcomeToProto(before: JobStatus, after: JobStatus): ProtoStopOutcome {
+  if (isFinalState(before.state) || after.stopOutcome === null) {
+    return ProtoStopOutcome.ALREADY_ENDED;
+  }
+  return STOP_OUTCOME_TO_PROTO[after.stopOutcome];
+}
 
 export function stateFromProto(state: ProtoJobState): JobState {
   const known = STATE_FROM_PROTO.get(state);
@@ -140,6 +161,10 @@ export function jobToProto(status: JobStatus): Job {
       oomKills: status.usage.oomKills,
     },
     outputBytes: u64(status.outputBytes),
+    stopOutcome:
+      status.stopOutcome === null
+        ? ProtoStopOutcome.UNSPECIFIED
+        : STOP_OUTCOME_TO_PROTO[status.stopOutcome],
   });
   if (status.exitCode !== null) job.exitCode = status.exitCode;
   if (status.queuePosition !== null) job.queuePosition = status.queuePosition;

@@ -10,6 +10,7 @@ import { TLSSocket, type PeerCertificate } from "node:tls";
 import { Code, ConnectError, createContextKey, createContextValues } from "@connectrpc/connect";
 import type { ContextValues, HandlerContext } from "@connectrpc/connect";
 import { isRole, isValidUserName, type Role } from "../pki/index.ts";
+import type { DenyList } from "./revocation.ts";
 
 export interface Identity {
   /** The user name (certificate subject CN). */
@@ -18,8 +19,9 @@ export interface Identity {
   role: Role;
 }
 
-/** Either the caller's identity or why it has none. */
-type PeerIdentity = { identity: Identity } | { refusal: string };
+/** Either the caller's identity (and its certificate's serial, for the
+ * deny list) or why it has none. */
+type PeerIdentity = { identity: Identity; serial?: string } | { refusal: string };
 
 /** What connect-node hands to `contextValues`. */
 type NodeServerRequest = IncomingMessage | Http2ServerRequest;
@@ -65,15 +67,27 @@ function peerIdentityOf(request: NodeServerRequest): PeerIdentity {
     known =
       peer === null
         ? { refusal: "the client did not present a valid certificate" }
-        : identityFromSubject(peer.subject);
+        : { ...identityFromSubject(peer.subject), serial: peer.serialNumber };
     bySession.set(session, known);
   }
   return known;
 }
 
-/** For connectNodeAdapter's `contextValues`: attaches the peer identity. */
-export function identityContextValues(request: NodeServerRequest): ContextValues {
-  return createContextValues().set(peerIdentityKey, peerIdentityOf(request));
+/**
+ * For connectNodeAdapter's `contextValues`: attaches the peer identity. The
+ * deny list is consulted on every call (not cached with the session), so a
+ * revocation also stops connections that are already open.
+ */
+export function identityContextValues(
+  request: NodeServerRequest,
+  denyList?: DenyList,
+): ContextValues {
+  let peer = peerIdentityOf(request);
+  if (denyList !== undefined && "identity" in peer) {
+    const refusal = denyList.refusal({ serial: peer.serial ?? "", cn: peer.identity.user });
+    if (refusal !== undefined) peer = { refusal };
+  }
+  return createContextValues().set(peerIdentityKey, peer);
 }
 
 /** The caller of this RPC; UNAUTHENTICATED when the certificate names none. */

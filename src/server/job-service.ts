@@ -19,6 +19,7 @@ import {
   limitsFromProto,
   specFromProto,
   stateFromProto,
+  stopOutcomeToProto,
   toSafeNumber,
 } from "./convert.ts";
 import { callerOf, type Identity } from "./identity.ts";
@@ -105,15 +106,16 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
             ? {}
             : { graceMs: toSafeNumber(request.graceMs, "grace_ms") };
         const status = await worker.stop(job.id, options);
+        const outcome = stopOutcomeToProto(job, status);
         audit(logger, {
           action: "stop",
           who,
           ...what,
           jobId: job.id,
           result: "ok",
-          detail: status.state,
+          detail: `${status.state}: ${status.reason}`,
         });
-        return { job: jobToProto(status) };
+        return { job: jobToProto(status), outcome };
       } catch (err) {
         audit(logger, { action: "stop", who, ...what, jobId: request.id, ...refusal(err) });
         throw err;

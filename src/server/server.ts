@@ -19,6 +19,7 @@ import { createJobService } from "./job-service.ts";
 import { DEFAULT_KEEPALIVE, keepAlive, type KeepaliveOptions } from "./keepalive.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { EMPTY_POLICY, type Policy } from "./policy.ts";
+import { DenyList } from "./revocation.ts";
 import {
   createReflectionAlphaService,
   createReflectionService,
@@ -46,6 +47,9 @@ export interface ServerOptions {
   /** How long `close()` lets calls in flight finish before cutting
    * connections. @default 10_000 */
   drainTimeoutMs?: number;
+  /** A deny list file of revoked client certificates (by serial or CN; see
+   * revocation.ts), re-read whenever it changes. @default none */
+  denyList?: string;
 }
 
 export interface RunningServer {
@@ -75,6 +79,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const keepalive = { ...DEFAULT_KEEPALIVE, ...options.keepalive };
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
   const shutdown = new AbortController();
+  const denyList =
+    options.denyList === undefined
+      ? undefined
+      : DenyList.load(options.denyList, (err, entries) => {
+          if (err === undefined) {
+            logger.info(
+              { serials: entries.serials.size, commonNames: entries.commonNames.size },
+              "deny list reloaded",
+            );
+          } else {
+            logger.error(
+              { reason: err.message },
+              "deny list not reloaded; the previous one stays in force",
+            );
+          }
+        });
   const health = new HealthState([JobService.typeName]);
   const reflection = new ReflectionIndex([
     JobService,
@@ -99,7 +119,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     acceptCompression: [compressionGzip],
     compressMinBytes: Number.MAX_SAFE_INTEGER,
     shutdownSignal: shutdown.signal,
-    contextValues: identityContextValues,
+    contextValues: (request) => identityContextValues(request, denyList),
     // Every call, health and reflection included, needs a certificate that
     // names a user and a role: this port serves authenticated clients only.
     requestGate: requireIdentity,
@@ -176,11 +196,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       resolve();
     });
   });
+  denyList?.watch();
   const bound = server.address() as AddressInfo;
   const address = { host: bound.address, port: bound.port };
   logger.info({ address }, "listening");
 
   async function shutDown(): Promise<void> {
+    denyList?.close();
     const closed = new Promise<void>((resolve) => {
       server.close(() => {
         resolve();

@@ -4,7 +4,7 @@
  * status, and the kernel's OOM-kill counter (not guessed from SIGKILL).
  */
 import { formatBytes } from "./limits.ts";
-import type { JobState } from "./types.ts";
+import type { JobState, StopOutcome } from "./types.ts";
 
 export type StopCause = "request" | "timeout" | "output-cap" | "shutdown";
 
@@ -30,6 +30,16 @@ export interface EndVerdict {
   state: Extract<JobState, "succeeded" | "failed" | "stopped">;
   reason: string;
   oomKilled: boolean;
+}
+
+const OUTCOME_OF_STAGE: Readonly<Record<StopRecord["stage"], StopOutcome>> = {
+  pending: "before-signal",
+  term: "terminated",
+  kill: "killed",
+};
+
+export function stopOutcomeOf(stop: StopRecord | undefined): StopOutcome | null {
+  return stop === undefined ? null : OUTCOME_OF_STAGE[stop.stage];
 }
 
 export function describeExit(exitCode: number | null, signal: string | null): string {

@@ -24,5 +24,6 @@ export {
   type LimitName,
   type Limits,
   type ListFilter,
+  type StopOutcome,
   type Usage,
 } from "./types.ts";

@@ -7,7 +7,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import type { JobCgroup } from "./cgroup/driver.ts";
-import { decideEnd, type StopCause, type StopRecord } from "./end-reason.ts";
+import { decideEnd, stopOutcomeOf, type StopCause, type StopRecord } from "./end-reason.ts";
 import type { Job } from "./job.ts";
 import type { LaunchedJob, LaunchExit } from "./launcher.ts";
 import type { OutputNotifier } from "./output-notifier.ts";
@@ -135,6 +135,7 @@ export class JobSupervisor {
       await this.#options.cgroup.killAll();
     } catch (err) {
       // The job may end (and its cgroup go) while the kill runs: that is fine.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by #finish during the await
       if (!this.#exited) this.#options.job.reportProblem("kill the processes", err);
     }
   }
@@ -206,6 +207,7 @@ export class JobSupervisor {
       endedAt: new Date().toISOString(),
       usage: this.#lastUsage,
       outputBytes,
+      stopOutcome: stopOutcomeOf(this.#stop),
     });
     // Last: a follower that reaches the end of the output sees the job ended.
     notifier.end();

@@ -9,8 +9,9 @@
  *   STATE/scratch/    0711  root
  *   STATE/scratch/ID/ 0700  owned by the job's uid: its default working dir
  */
-import { chmod, mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { JobError } from "./errors.ts";
 import { fromOsError } from "./os-errors.ts";
 
 export class StateDir {
@@ -48,6 +49,24 @@ export class StateDir {
 
   scratchDir(id: string): string {
     return join(this.scratchRoot, id);
+  }
+
+  /**
+   * Jobs run as uids of their own: they must be able to pass through every
+   * folder above their scratch folder. Refuses, with the fix, a state
+   * directory under a folder that others cannot enter (e.g. a 0700 home).
+   */
+  async checkReachableByJobs(): Promise<void> {
+    for (let dir = dirname(this.root); ; dir = dirname(dir)) {
+      const { mode } = await stat(dir);
+      if ((mode & 0o001) === 0) {
+        throw new JobError(
+          "failed_precondition",
+          `jobs could not reach their scratch folders: ${dir} (above the state directory) is mode ${(mode & 0o777).toString(8).padStart(4, "0")}; allow others to enter it (chmod o+x ${dir}) or use another state directory`,
+        );
+      }
+      if (dir === dirname(dir)) return;
+    }
   }
 
   /** Creates the folders (if missing) and tightens their modes. */

@@ -137,7 +137,17 @@ export interface JobStatus {
   usage: Usage;
   /** Bytes of output written so far. */
   outputBytes: number;
+  /** How a stop (by request, timeout, output cap or shutdown) ended the job; null when none did. */
+  stopOutcome: StopOutcome | null;
 }
+
+/**
+ * What a stop came to: the job `never-started` (it was queued), ended
+ * `before-signal` (on its own, before SIGTERM went out), `terminated`
+ * (ended after SIGTERM, within the grace period) or was `killed` (SIGKILL
+ * after the grace period: "force ended").
+ */
+export type StopOutcome = "never-started" | "before-signal" | "terminated" | "killed";
 
 /** Filter for `Worker.list`. */
 export interface ListFilter {

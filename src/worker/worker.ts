@@ -95,7 +95,14 @@ export class Worker {
     const resolved = resolveWorkerOptions(options);
     const stateDir = new StateDir(resolved.stateDir);
     await stateDir.prepare();
-    const cgroups = await openCgroupDriver({ parent: resolved.cgroupParent });
+    if (resolved.isolation.user) await stateDir.checkReachableByJobs();
+    const cgroups = await openCgroupDriver({
+      parent: resolved.cgroupParent,
+      stateDir: resolved.stateDir,
+    });
+    // The kernel enforces the sum too, not only our admission queue.
+    const { memoryBytes, cpu, pids } = resolved.capacity;
+    await cgroups.setParentLimits({ memoryBytes, cpu, pids });
     const uids = resolved.isolation.user ? await UidPool.open(resolved.uidRange) : undefined;
     const { jobs, unreadable } = await readAllRecords(stateDir);
     const worker = new Worker(resolved, cgroups, uids, unreadable);
@@ -388,6 +395,7 @@ export class Worker {
         timeoutMs: checked.timeoutMs ?? null,
         usage: ZERO_USAGE,
         outputBytes: 0,
+        stopOutcome: null,
       },
       this.#stateDir.recordFile(id),
     );
@@ -437,7 +445,11 @@ export class Worker {
   async #endQueued(job: Job, state: "stopped" | "failed", reason: string): Promise<void> {
     const notifier = this.#notifiers.get(job.id);
     await rm(this.#stateDir.requestFile(job.id), { force: true });
-    await job.transition(state, { reason, endedAt: new Date().toISOString() });
+    await job.transition(state, {
+      reason,
+      endedAt: new Date().toISOString(),
+      stopOutcome: state === "stopped" ? "never-started" : null,
+    });
     notifier?.end();
   }
 

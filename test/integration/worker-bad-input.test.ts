@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { JobSpec } from "../../src/worker/index.ts";
+import { Worker } from "../../src/worker/index.ts";
 import { openTestWorker, type TestWorker } from "../helpers/worker.ts";
 
 describe("bad input", () => {
@@ -158,5 +159,23 @@ describe("bad input", () => {
     await assert.rejects(t.worker.watch(job.id, { intervalMs: 0 }).next(), {
       code: "invalid_argument",
     });
+  });
+});
+
+describe("a state directory the job users cannot reach", () => {
+  it("is refused at open with the fix", async () => {
+    const closed = await mkdtemp(join(tmpdir(), "jw-closed-"));
+    await chmod(closed, 0o700);
+    try {
+      await assert.rejects(
+        Worker.open({ stateDir: join(closed, "state"), cgroupParent: "jobworker-test-closed" }),
+        {
+          code: "failed_precondition",
+          message: `jobs could not reach their scratch folders: ${closed} (above the state directory) is mode 0700; allow others to enter it (chmod o+x ${closed}) or use another state directory`,
+        },
+      );
+    } finally {
+      await rm(closed, { recursive: true, force: true });
+    }
   });
 });

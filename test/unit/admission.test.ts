@@ -48,7 +48,9 @@ describe("admission", () => {
   it("refuses with the numbers a job that could never fit", () => {
     const admission = new Admission(capacity);
     assert.throws(
-      () => admission.checkCouldEverFit(admission.reservationOf({ memoryBytes: 1024 * MiB })),
+      () => {
+        admission.checkCouldEverFit(admission.reservationOf({ memoryBytes: 1024 * MiB }));
+      },
       {
         code: "resource_exhausted",
         message:

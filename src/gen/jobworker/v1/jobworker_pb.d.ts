@@ -287,6 +287,14 @@ export declare type Job = Message<"jobworker.v1.Job"> & {
    * @generated from field: optional uint32 uid = 22;
    */
   uid?: number | undefined;
+
+  /**
+   * How a stop ended the job (by request, timeout, output cap or shutdown);
+   * UNSPECIFIED when no stop did.
+   *
+   * @generated from field: jobworker.v1.StopOutcome stop_outcome = 23;
+   */
+  stopOutcome: StopOutcome;
 };
 
 /**
@@ -391,7 +399,7 @@ export declare type StopJobRequest = Message<"jobworker.v1.StopJobRequest"> & {
 export declare const StopJobRequestSchema: GenMessage<StopJobRequest>;
 
 /**
- * StopJobResponse carries the final status of the job.
+ * StopJobResponse carries the final status of the job and how the stop ended it.
  *
  * @generated from message jobworker.v1.StopJobResponse
  */
@@ -400,6 +408,11 @@ export declare type StopJobResponse = Message<"jobworker.v1.StopJobResponse"> & 
    * @generated from field: jobworker.v1.Job job = 1;
    */
   job?: Job | undefined;
+
+  /**
+   * @generated from field: jobworker.v1.StopOutcome outcome = 2;
+   */
+  outcome: StopOutcome;
 };
 
 /**
@@ -652,6 +665,51 @@ export enum JobState {
  * Describes the enum jobworker.v1.JobState.
  */
 export declare const JobStateSchema: GenEnum<JobState>;
+
+/**
+ * StopOutcome says what a stop came to.
+ *
+ * @generated from enum jobworker.v1.StopOutcome
+ */
+export enum StopOutcome {
+  /**
+   * @generated from enum value: STOP_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The job had ended on its own before the stop (nothing was signalled).
+   *
+   * @generated from enum value: STOP_OUTCOME_ALREADY_ENDED = 1;
+   */
+  ALREADY_ENDED = 1,
+
+  /**
+   * The job was queued and never ran.
+   *
+   * @generated from enum value: STOP_OUTCOME_NEVER_STARTED = 2;
+   */
+  NEVER_STARTED = 2,
+
+  /**
+   * The job ended after SIGTERM, within the grace period.
+   *
+   * @generated from enum value: STOP_OUTCOME_TERMINATED = 3;
+   */
+  TERMINATED = 3,
+
+  /**
+   * The grace period ran out and the job was killed with SIGKILL ("force ended").
+   *
+   * @generated from enum value: STOP_OUTCOME_FORCE_ENDED = 4;
+   */
+  FORCE_ENDED = 4,
+}
+
+/**
+ * Describes the enum jobworker.v1.StopOutcome.
+ */
+export declare const StopOutcomeSchema: GenEnum<StopOutcome>;
 
 /**
  * JobService runs and controls jobs.

@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { JobSchema, JobState } from "../../src/gen/jobworker/v1/jobworker_pb.js";
+import { colorEnabled, painter } from "../../src/cli/colors.ts";
+import { endNeedsExplaining, jobExitStatus } from "../../src/cli/exit-status.ts";
+import { formatJobTable, formatTable, timeAgo } from "../../src/cli/format.ts";
+import { jobToJson } from "../../src/cli/job-json.ts";
+
+describe("jobToJson", () => {
+  it("gives camelCase keys, lowercase states, numbers and null where unset", () => {
+    const job = create(JobSchema, {
+      id: "id-1",
+      owner: "alice",
+      command: "sleep",
+      args: ["1"],
+      state: JobState.RUNNING,
+      reason: "running",
+      pid: 0,
+      createdAt: timestampFromDate(new Date("2026-01-02T03:04:05.678Z")),
+      limits: { cpu: 0.5, memoryBytes: 1024n },
+      usage: { cpuUsec: 5n, pids: 2 },
+      outputBytes: 12n,
+    });
+    assert.deepEqual(jobToJson(job), {
+      id: "id-1",
+      owner: "alice",
+      command: "sleep",
+      args: ["1"],
+      state: "running",
+      exitCode: null,
+      signal: null,
+      oomKilled: false,
+      reason: "running",
+      pid: null,
+      createdAt: "2026-01-02T03:04:05.678Z",
+      startedAt: null,
+      endedAt: null,
+      limits: {
+        cpu: 0.5,
+        memoryBytes: 1024,
+        ioReadBytesPerSecond: null,
+        ioWriteBytesPerSecond: null,
+        pids: null,
+      },
+      limitsNotInForce: [],
+      timeoutMs: null,
+      usage: {
+        cpuUsec: 5,
+        cpuThrottledUsec: 0,
+        memoryCurrentBytes: 0,
+        memoryPeakBytes: 0,
+        ioReadBytes: 0,
+        ioWriteBytes: 0,
+        pids: 2,
+        oomKills: 0,
+      },
+      outputBytes: 12,
+      envNames: [],
+      cwd: null,
+    });
+  });
+
+  it("names every state", () => {
+    const names = [
+      JobState.STARTING,
+      JobState.RUNNING,
+      JobState.SUCCEEDED,
+      JobState.FAILED,
+      JobState.STOPPED,
+    ].map((state) => jobToJson(create(JobSchema, { state })).state);
+    assert.deepEqual(names, ["starting", "running", "succeeded", "failed", "stopped"]);
+  });
+});
+
+describe("jobExitStatus", () => {
+  it("follows the shell: the code, 128+N for a signal, 127 for could not start", () => {
+    assert.equal(jobExitStatus({ exitCode: 0, signal: null, reason: "" }), 0);
+    assert.equal(jobExitStatus({ exitCode: 3, signal: null, reason: "" }), 3);
+    assert.equal(jobExitStatus({ exitCode: null, signal: "SIGKILL", reason: "" }), 137);
+    assert.equal(jobExitStatus({ exitCode: null, signal: "SIGTERM", reason: "" }), 143);
+    assert.equal(
+      jobExitStatus({
+        exitCode: null,
+        signal: null,
+        reason: "could not start: No such file or directory",
+      }),
+      127,
+    );
+    assert.equal(
+      jobExitStatus({ exitCode: null, signal: null, reason: "could not set up the job" }),
+      1,
+    );
+  });
+
+  it("explains every end but a plain exit", () => {
+    assert.equal(endNeedsExplaining({ state: "succeeded", reason: "exited with code 0" }), false);
+    assert.equal(endNeedsExplaining({ state: "failed", reason: "exited with code 3" }), false);
+    assert.equal(endNeedsExplaining({ state: "failed", reason: "killed by SIGKILL" }), true);
+    assert.equal(
+      endNeedsExplaining({
+        state: "failed",
+        reason: "out of memory (limit 1 MiB): killed by SIGKILL",
+      }),
+      true,
+    );
+    assert.equal(
+      endNeedsExplaining({
+        state: "stopped",
+        reason: "stopped by request: ended after SIGTERM (exited with code 0)",
+      }),
+      true,
+    );
+  });
+});
+
+describe("formatting", () => {
+  it("aligns table columns like docker ps", () => {
+    assert.equal(
+      formatTable(
+        ["A", "BB"],
+        [
+          ["xxx", "y"],
+          ["z", "wwww"],
+        ],
+      ),
+      "A    BB\nxxx  y\nz    wwww\n",
+    );
+  });
+
+  it("prints the full job ID, the command as sh would read it, and the end", () => {
+    const now = Date.parse("2026-01-01T00:01:00Z");
+    const job = jobToJson(
+      create(JobSchema, {
+        id: "0b5c8f7e-1111-4222-8333-944455556666",
+        owner: "alice",
+        command: "sh",
+        args: ["-c", "exit 3"],
+        state: JobState.FAILED,
+        exitCode: 3,
+        createdAt: timestampFromDate(new Date("2026-01-01T00:00:00Z")),
+      }),
+    );
+    const text = formatJobTable([job], { now });
+    const [header, row] = text.split("\n");
+    assert.match(header ?? "", /^ID\s+OWNER\s+COMMAND\s+STATE\s+EXIT\s+CREATED$/);
+    assert.match(
+      row ?? "",
+      /^0b5c8f7e-1111-4222-8333-944455556666 {2}alice {2}sh -c 'exit 3' {2}failed {2}3 {5}1 minute ago$/,
+    );
+  });
+
+  it("says how long ago", () => {
+    const now = Date.parse("2026-01-02T00:00:00Z");
+    assert.equal(timeAgo("2026-01-01T23:59:59Z", now), "1 second ago");
+    assert.equal(timeAgo("2026-01-01T23:00:00Z", now), "1 hour ago");
+    assert.equal(timeAgo("2025-12-30T00:00:00Z", now), "3 days ago");
+    assert.equal(timeAgo(null, now), "-");
+  });
+});
+
+describe("colours", () => {
+  it("only on a terminal, never with NO_COLOR set", () => {
+    assert.equal(colorEnabled({ isTTY: true }, {}), true);
+    assert.equal(colorEnabled({ isTTY: false }, {}), false);
+    assert.equal(colorEnabled({}, {}), false);
+    assert.equal(colorEnabled({ isTTY: true }, { NO_COLOR: "1" }), false);
+    assert.equal(colorEnabled({ isTTY: true }, { NO_COLOR: "" }), true);
+    assert.equal(painter(false).state("failed"), "failed");
+    assert.equal(painter(true).state("failed"), "\u001b[31mfailed\u001b[39m");
+  });
+});
