@@ -1,0 +1,141 @@
+/**
+ * `jobworker logs` (and its following forms `stream` and `tail`): the job's
+ * output as raw bytes, from a byte offset or its last N lines.
+ */
+import { parseArgs } from "node:util";
+import type { JobClient } from "../../client/index.ts";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP } from "../client-config.ts";
+import {
+  HELP_OPTION,
+  JOB_OPTION,
+  jobIdFrom,
+  printError,
+  writeAll,
+  type CommandIo,
+  type CommandModule,
+} from "../command.ts";
+import { connect } from "../connection.ts";
+import { EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
+
+const OPTIONS = {
+  ...CLIENT_OPTIONS,
+  ...HELP_OPTION,
+  ...JOB_OPTION,
+  follow: { type: "boolean", short: "f" },
+  from: { type: "string" },
+  tail: { type: "string", short: "n" },
+} as const;
+
+function helpText(name: string, alwaysFollow: boolean): string {
+  const what = alwaysFollow
+    ? `Follows the job's output from its first byte (or --from / --tail) until the
+job has ended and everything was written: the same as \`jobworker logs -f\`.`
+    : `Writes the job's output (stdout and stderr interleaved as written) to stdout
+as raw bytes, unchanged. With -f, keeps writing new output until the job has
+ended and everything was written.`;
+  return `Usage: jobworker ${name} [OPTIONS] JOB
+       jobworker ${name} [OPTIONS] --job JOB
+
+${what}
+
+Options:
+${alwaysFollow ? "" : "  -f, --follow         wait for new output until the job ends\n"}  --from OFFSET        start at this byte of the output (0 = the first)
+  -n, --tail N         only the last N lines (then follow, with -f)
+${CLIENT_OPTIONS_HELP}
+
+Exit status: 0 when the output was written (whatever the job's own status);
+1 when the job is not found or the server cannot be reached.
+`;
+}
+
+function nonNegativeInteger(text: string, option: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
+    throw new UsageError(`${option} ${JSON.stringify(text)} is not a whole number >= 0`);
+  }
+  return value;
+}
+
+/**
+ * The offset where the last `lines` lines of the output begin (never before
+ * `from`). Output only grows, so reading windows of the end that double
+ * until they hold enough newlines costs about the size of those lines.
+ */
+async function tailOffset(
+  client: JobClient,
+  id: string,
+  lines: number,
+  from: number,
+): Promise<number> {
+  const job = (await client.getJob({ id })).job;
+  const total = Number(job?.outputBytes ?? 0n);
+  if (lines === 0 || total <= from) return Math.max(from, total);
+  for (let window = 64 * 1024; ; window *= 4) {
+    const start = Math.max(from, total - window);
+    const parts: Uint8Array[] = [];
+    for await (const message of client.streamOutput({ id, offset: BigInt(start), follow: false }))
+      parts.push(message.data);
+    const bytes = Buffer.concat(parts).subarray(0, total - start);
+    // A final newline ends the last line; it does not start another one.
+    let end = bytes.length;
+    if (bytes[end - 1] === 0x0a) end -= 1;
+    let seen = 0;
+    for (let i = end - 1; i >= 0; i -= 1) {
+      if (bytes[i] === 0x0a) {
+        seen += 1;
+        if (seen === lines) return start + i + 1;
+      }
+    }
+    if (start === from) return from;
+  }
+}
+
+export function logsCommand(name: string, alwaysFollow: boolean): CommandModule {
+  const help = helpText(name, alwaysFollow);
+  return {
+    help,
+    async run(io: CommandIo): Promise<number> {
+      const { values, positionals } = parseOrUsage(name, () =>
+        parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
+      );
+      if (values.help === true) {
+        io.stdout.write(help);
+        return EXIT_OK;
+      }
+      const id = jobIdFrom(name, values.job, positionals);
+      const from = values.from === undefined ? 0 : nonNegativeInteger(values.from, "--from");
+      const tail =
+        values.tail === undefined ? undefined : nonNegativeInteger(values.tail, "--tail");
+      const follow = alwaysFollow || values.follow === true;
+
+      const connection = await connect(values, {
+        env: io.env,
+        warn: (line) => {
+          printError(io, line);
+        },
+      });
+      try {
+        const offset =
+          tail === undefined ? from : await tailOffset(connection.client, id, tail, from);
+        for await (const message of connection.client.streamOutput({
+          id,
+          offset: BigInt(offset),
+          follow,
+        })) {
+          await writeAll(io.stdout, message.data);
+        }
+        return EXIT_OK;
+      } catch (err) {
+        throw connection.explain(err, id);
+      } finally {
+        connection.close();
+      }
+    },
+  };
+}
+
+const logs = logsCommand("logs", false);
+export const help = logs.help;
+export function run(io: CommandIo): Promise<number> {
+  return logs.run(io);
+}

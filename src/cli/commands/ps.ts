@@ -1,0 +1,78 @@
+/** `jobworker ps`: the jobs the caller may see, as a table like `docker ps`. */
+import { parseArgs } from "node:util";
+import { JobState } from "../../gen/jobworker/v1/jobworker_pb.js";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP } from "../client-config.ts";
+import { colorEnabled, painter } from "../colors.ts";
+import { HELP_OPTION, noPositionals, printError, type CommandIo } from "../command.ts";
+import { connect } from "../connection.ts";
+import { EXIT_OK, parseOrUsage } from "../errors.ts";
+import { formatJobTable } from "../format.ts";
+import { jobToJson, toJsonText } from "../job-json.ts";
+
+export const help = `Usage: jobworker ps [OPTIONS]
+
+Lists running jobs (with -a, all jobs), oldest first: yours, or every job
+for the observer and admin roles.
+
+Options:
+  -a, --all            include jobs that have ended
+  --owner NAME         only the jobs of this user
+  -q, --quiet          print only the job IDs
+  --json               print an array of job objects (see status --help)
+${CLIENT_OPTIONS_HELP}
+
+Columns: ID (the full job ID), OWNER, COMMAND, STATE, EXIT (exit code, or the
+signal that ended the job), CREATED.
+`;
+
+const OPTIONS = {
+  ...CLIENT_OPTIONS,
+  ...HELP_OPTION,
+  all: { type: "boolean", short: "a" },
+  owner: { type: "string" },
+  quiet: { type: "boolean", short: "q" },
+  json: { type: "boolean" },
+} as const;
+
+export async function run(io: CommandIo): Promise<number> {
+  const { values, positionals } = parseOrUsage("ps", () =>
+    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
+  );
+  if (values.help === true) {
+    io.stdout.write(help);
+    return EXIT_OK;
+  }
+  noPositionals("ps", positionals);
+  const connection = await connect(values, {
+    env: io.env,
+    warn: (line) => {
+      printError(io, line);
+    },
+  });
+  let jobs;
+  try {
+    const response = await connection.client.listJobs({
+      states: values.all === true ? [] : [JobState.STARTING, JobState.RUNNING],
+      owner: values.owner ?? "",
+    });
+    jobs = response.jobs.map(jobToJson);
+  } catch (err) {
+    throw connection.explain(err);
+  } finally {
+    connection.close();
+  }
+  if (values.json === true) {
+    io.stdout.write(toJsonText(jobs));
+  } else if (values.quiet === true) {
+    io.stdout.write(jobs.map((job) => `${job.id}\n`).join(""));
+  } else {
+    const tty = io.stdout.isTTY;
+    io.stdout.write(
+      formatJobTable(jobs, {
+        paint: painter(colorEnabled(io.stdout, io.env)),
+        truncateCommands: tty,
+      }),
+    );
+  }
+  return EXIT_OK;
+}

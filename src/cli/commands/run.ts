@@ -1,0 +1,110 @@
+/**
+ * `jobworker run`: start a job and, unless detached, stream its output and
+ * exit with its status.
+ *
+ * Ctrl-C while attached: the first one stops the job (SIGTERM, then SIGKILL
+ * after the server's grace period) and keeps streaming until it has ended,
+ * so the output is whole and the exit status is the job's; a second one
+ * detaches at once, leaving the stop to finish on the server (exit 130).
+ * Anything else that ends the CLI (SIGTERM, a closed terminal, a lost
+ * connection) leaves the job running: it belongs to the server, and
+ * `jobworker logs -f ID` picks up its output again.
+ */
+import { CLIENT_OPTIONS_HELP } from "../client-config.ts";
+import { printError, writeAll, type CommandIo } from "../command.ts";
+import { connect } from "../connection.ts";
+import { EXIT_OK } from "../errors.ts";
+import { endNeedsExplaining, jobExitStatus } from "../exit-status.ts";
+import { JOB_OPTIONS_HELP, parseJobCommand } from "../job-options.ts";
+import { finalStatus } from "../final-status.ts";
+import { startDetached } from "./start.ts";
+
+export const help = `Usage: jobworker run [OPTIONS] -- COMMAND [ARG...]
+       jobworker run [OPTIONS] "COMMAND LINE"
+
+Runs COMMAND as a job on the server. Attached (the default), writes the job's
+output (stdout and stderr, interleaved as written) to stdout as raw bytes
+while it runs, and exits with the job's exit status.
+
+Options:
+  -d, --detach         print only the job ID and return (see also: start)
+  --json               with -d: print the job object instead of the ID
+${JOB_OPTIONS_HELP}
+${CLIENT_OPTIONS_HELP}
+
+Ctrl-C: the first stops the job (SIGTERM, then SIGKILL after the server's grace
+period) and keeps showing output until it has ended; a second detaches at once
+(exit 130) and the stop completes on the server. Killing the CLI any other way
+leaves the job running; \`jobworker logs -f ID\` shows its output again.
+
+Exit status: the job's exit code; 128+N when signal N ended it (137 for
+SIGKILL); 127 when the command could not be started; 1 when the CLI could not
+run the job (server unreachable, refused); 2 for a usage error.
+
+Examples:
+  jobworker run -- echo hello
+  jobworker run --memory 512M --timeout 10m -- make -j4
+  jobworker run -d -- sleep 600
+`;
+
+const EXIT_INTERRUPTED = 130;
+
+export async function run(io: CommandIo): Promise<number> {
+  const { values, request } = parseJobCommand("run", io.argv, io.env);
+  if (values.help === true) {
+    io.stdout.write(help);
+    return EXIT_OK;
+  }
+  if (values.detach === true) return startDetached(io, values, request, values.json === true);
+
+  const connection = await connect(values, {
+    env: io.env,
+    warn: (line) => {
+      printError(io, line);
+    },
+  });
+  const { client } = connection;
+  const detach = new AbortController();
+  let interrupts = 0;
+  let id: string | undefined;
+  const onInterrupt = (): void => {
+    interrupts += 1;
+    if (id === undefined) return;
+    if (interrupts === 1) {
+      printError(io, `stopping job ${id} (Ctrl-C again to detach and let it stop on its own)`);
+      client.stopJob({ id }).catch((err: unknown) => {
+        printError(io, `could not stop job ${id}: ${connection.explain(err, id).message}`);
+      });
+    } else {
+      printError(io, `detached from job ${id}; it is still stopping (see: jobworker status ${id})`);
+      detach.abort();
+    }
+  };
+  process.on("SIGINT", onInterrupt);
+  try {
+    const response = await client.startJob(request);
+    if (response.job === undefined) throw new Error("the server answered without a job");
+    id = response.job.id;
+    // Ctrl-C before the job existed: nothing to stop, so stop it now.
+    if (interrupts > 0) {
+      interrupts = 0;
+      onInterrupt();
+    }
+    for await (const message of client.streamOutput(
+      { id, follow: true },
+      { signal: detach.signal },
+    )) {
+      await writeAll(io.stdout, message.data);
+    }
+    if (detach.signal.aborted) return EXIT_INTERRUPTED;
+    const job = await finalStatus(client, id, detach.signal);
+    if (endNeedsExplaining(job)) printError(io, `job ${job.id} ${job.state}: ${job.reason}`);
+    return jobExitStatus(job);
+  } catch (err) {
+    if (detach.signal.aborted) return EXIT_INTERRUPTED;
+    throw connection.explain(err, id);
+  } finally {
+    process.off("SIGINT", onInterrupt);
+    connection.close();
+  }
+}

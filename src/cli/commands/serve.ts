@@ -1,0 +1,302 @@
+/**
+ * `jobworker serve`: the API server on this host.
+ *
+ * Defaults, and why:
+ * - listens on 127.0.0.1:50051 only: a fresh install with a development PKI
+ *   should not be reachable from the network until someone decides so
+ *   (`--listen 0.0.0.0:50051` or `--port 50051`);
+ * - state in /var/lib/jobworker as root (the server must be root to manage
+ *   cgroups and uids), else $XDG_STATE_HOME/jobworker or ~/.local/state/jobworker;
+ * - TLS material in <state-dir>/tls. When that directory holds no PKI at all,
+ *   a development PKI is created there once (`certs init`), and its admin
+ *   identity is copied into the default client directory if that has none,
+ *   so `jobworker run -- echo hi` works from another terminal at once.
+ *
+ * Human lines go to stdout ("listening on 127.0.0.1:50051" is the one to
+ * parse); the server's JSON log lines go to stderr. SIGINT or SIGTERM closes
+ * the server gracefully, then the worker (stopping jobs still running, with
+ * their grace period), and exits 0; a second signal exits at once (status 1;
+ * jobs left behind are marked failed at the next start).
+ */
+import { access, copyFile, chmod, mkdir, readFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  ADMIN_USER,
+  CA_CERT_FILE,
+  CA_KEY_FILE,
+  initPkiDir,
+  SERVER_CERT_FILE,
+  SERVER_KEY_FILE,
+  tlsExpiryWarning,
+} from "../../pki/index.ts";
+import { createLogger, loadPolicy, startServer, type Logger } from "../../server/index.ts";
+import { Worker } from "../../worker/index.ts";
+import { CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE, defaultConfigDir } from "../client-config.ts";
+import { HELP_OPTION, noPositionals, type CommandIo } from "../command.ts";
+import { CliError, EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
+
+export const DEFAULT_LISTEN = { host: "127.0.0.1", port: 50051 };
+
+export const help = `Usage: jobworker serve [OPTIONS]
+
+Runs the jobworker API server (gRPC over mutual TLS 1.3) on this host. Linux
+only; needs root (cgroups, namespaces, a uid per job).
+
+Options:
+  --listen HOST:PORT   address to listen on (default ${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}, this host only;
+                       :PORT or 0.0.0.0:PORT for every interface; port 0 picks a free one)
+  --port N             listen on port N on every interface (as --listen 0.0.0.0:N)
+  --state-dir DIR      job records and output (default /var/lib/jobworker as root)
+  --tls-dir DIR        ca.crt, server.crt, server.key (default STATE-DIR/tls). With no
+                       PKI there, a development PKI is created (as \`certs init\`) and
+                       its admin identity is installed as the default client identity
+                       (~/.config/jobworker or $JOBWORKER_CONFIG_DIR) if that has none.
+  --policy FILE        per-role and per-user limits and allowed commands (JSON; see
+                       the README)
+  --cgroup-parent NAME parent cgroup of the jobs' cgroups (default jobworker)
+  --log-level LEVEL    trace, debug, info (default), warn, error, silent
+
+Output: "listening on HOST:PORT" on stdout once the server accepts calls (the
+real port when 0 was asked for); the server's log as JSON lines on stderr.
+SIGINT/SIGTERM: graceful shutdown (running jobs are stopped), exit 0.
+`;
+
+const OPTIONS = {
+  ...HELP_OPTION,
+  listen: { type: "string" },
+  port: { type: "string" },
+  "state-dir": { type: "string" },
+  "tls-dir": { type: "string" },
+  policy: { type: "string" },
+  "cgroup-parent": { type: "string" },
+  "log-level": { type: "string" },
+} as const;
+
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
+function parsePort(text: string, option: string): number {
+  const port = Number(text);
+  if (!/^\d{1,5}$/.test(text) || port > 65535)
+    throw new UsageError(`${option} ${JSON.stringify(text)} is not a port number (0-65535)`);
+  return port;
+}
+
+/** "HOST:PORT", "[v6]:PORT" or ":PORT" (every interface). */
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]*)\]|([^:[\]]*)):([^:]*)$/.exec(text);
+  if (match === null) throw new UsageError(`--listen ${JSON.stringify(text)} is not HOST:PORT`);
+  const host = match[1] ?? match[2] ?? "";
+  return { host: host === "" ? "0.0.0.0" : host, port: parsePort(match[3] ?? "", "--listen port") };
+}
+
+function defaultStateDir(env: NodeJS.ProcessEnv): string {
+  if (process.getuid?.() === 0) return "/var/lib/jobworker";
+  const xdg = env["XDG_STATE_HOME"];
+  return join(
+    xdg === undefined || xdg === "" ? join(homedir(), ".local", "state") : xdg,
+    "jobworker",
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function formatAddress(address: { host: string; port: number }): string {
+  return address.host.includes(":")
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`;
+}
+
+/** Reads the TLS directory, creating a development PKI when it holds none. */
+async function loadTls(
+  tlsDir: string,
+  say: (line: string) => void,
+): Promise<{ certPem: string; keyPem: string; caPem: string; created: boolean }> {
+  const needed = [CA_CERT_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE];
+  const present = await Promise.all(needed.map((name) => exists(join(tlsDir, name))));
+  let created = false;
+  if (present.every((p) => !p) && !(await exists(join(tlsDir, CA_KEY_FILE)))) {
+    await initPkiDir(tlsDir);
+    created = true;
+    say(`created a development PKI in ${tlsDir} (CA, server certificate, admin identity)`);
+  } else {
+    const missing = needed.filter((_, i) => present[i] !== true);
+    if (missing.length > 0) {
+      throw new CliError(
+        `the TLS directory ${tlsDir} lacks ${missing.join(", ")}: create a PKI with \`jobworker certs init --dir ${tlsDir}\` or point --tls-dir elsewhere`,
+      );
+    }
+  }
+  const [caPem, certPem, keyPem] = await Promise.all(
+    needed.map((name) => readFile(join(tlsDir, name), "utf8")),
+  );
+  return { caPem: caPem ?? "", certPem: certPem ?? "", keyPem: keyPem ?? "", created };
+}
+
+/**
+ * Makes the admin identity of `tlsDir` the default client identity when the
+ * default client directory has none; otherwise says how to use it.
+ */
+async function offerAdminIdentity(
+  tlsDir: string,
+  env: NodeJS.ProcessEnv,
+  say: (line: string) => void,
+): Promise<void> {
+  const adminCert = join(tlsDir, `${ADMIN_USER}.crt`);
+  const adminKey = join(tlsDir, `${ADMIN_USER}.key`);
+  const caCert = join(tlsDir, CA_CERT_FILE);
+  if (!(await exists(adminCert)) || !(await exists(adminKey))) return;
+  const clientDir = defaultConfigDir(env);
+  const targets = [CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE].map((name) => join(clientDir, name));
+  const found = await Promise.all(targets.map(exists));
+  const exportLine = `JOBWORKER_CA=${caCert} JOBWORKER_CERT=${adminCert} JOBWORKER_KEY=${adminKey}`;
+  if (found.some(Boolean)) {
+    say(
+      `${clientDir} already holds a client identity (left as it is); to connect as admin set ${exportLine}`,
+    );
+    return;
+  }
+  await mkdir(clientDir, { recursive: true, mode: 0o700 });
+  const [caTarget, certTarget, keyTarget] = targets as [string, string, string];
+  // Key first, made private before any byte of it could be read by others.
+  await copyFile(adminKey, keyTarget);
+  await chmod(keyTarget, 0o600);
+  await copyFile(adminCert, certTarget);
+  await chmod(certTarget, 0o644);
+  await copyFile(caCert, caTarget);
+  await chmod(caTarget, 0o644);
+  say(`installed the admin identity as the default client identity in ${clientDir}`);
+  if (env["SUDO_USER"] !== undefined && env["SUDO_USER"] !== "") {
+    say(`(that is root's; as ${env["SUDO_USER"]}, set ${exportLine} or copy the files)`);
+  }
+}
+
+/** Logged at start and daily: a certificate that lapses takes every client down with it. */
+function warnAboutExpiry(
+  logger: Logger,
+  tlsDir: string,
+  tls: { certPem: string; caPem: string },
+): void {
+  for (const [what, pem] of [
+    ["server certificate", tls.certPem],
+    ["CA certificate", tls.caPem],
+  ] as const) {
+    const warning = tlsExpiryWarning(pem, 30);
+    if (warning !== null) {
+      logger.warn(
+        { certificate: what, tlsDir },
+        `${what}: ${warning}; replace it (a development PKI is remade with \`jobworker certs init --force --dir ${tlsDir}\`, which also replaces the CA and so every client certificate)`,
+      );
+    }
+  }
+}
+
+export async function run(io: CommandIo): Promise<number> {
+  const { values, positionals } = parseOrUsage("serve", () =>
+    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
+  );
+  if (values.help === true) {
+    io.stdout.write(help);
+    return EXIT_OK;
+  }
+  noPositionals("serve", positionals);
+  if (process.platform !== "linux") {
+    throw new CliError(
+      `jobworker serve runs on Linux only (it needs cgroups and namespaces); this is ${process.platform}. The client commands work here against a Linux server`,
+    );
+  }
+  if (values.listen !== undefined && values.port !== undefined) {
+    throw new UsageError("give --listen or --port, not both", "serve");
+  }
+  const listen =
+    values.port !== undefined
+      ? { host: "0.0.0.0", port: parsePort(values.port, "--port") }
+      : values.listen !== undefined
+        ? parseListen(values.listen)
+        : DEFAULT_LISTEN;
+  const level = values["log-level"] ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(
+      `--log-level ${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(", ")}`,
+      "serve",
+    );
+  }
+  const stateDir = resolve(values["state-dir"] ?? defaultStateDir(io.env));
+  const tlsDir = resolve(values["tls-dir"] ?? join(stateDir, "tls"));
+  const say = (line: string): void => {
+    io.stdout.write(`${line}\n`);
+  };
+  const logger = createLogger({ level: level as LogLevel, destination: io.stderr });
+
+  const policy = values.policy === undefined ? undefined : await loadPolicy(values.policy);
+  const tls = await loadTls(tlsDir, say);
+  if (tls.created) await offerAdminIdentity(tlsDir, io.env, say);
+  warnAboutExpiry(logger, tlsDir, tls);
+  const expiryTimer = setInterval(() => {
+    warnAboutExpiry(logger, tlsDir, tls);
+  }, 86_400_000);
+  expiryTimer.unref();
+
+  const worker = await Worker.open({
+    stateDir,
+    ...(values["cgroup-parent"] === undefined ? {} : { cgroupParent: values["cgroup-parent"] }),
+  });
+  let server;
+  try {
+    server = await startServer({
+      worker,
+      listen,
+      tls: { certPem: tls.certPem, keyPem: tls.keyPem, caPem: tls.caPem },
+      logger,
+      ...(policy === undefined ? {} : { policy }),
+    });
+  } catch (err) {
+    await worker.close();
+    throw err;
+  }
+  const address = formatAddress(server.address);
+  say(`listening on ${address}`);
+  if (tls.created) {
+    const port = server.address.port;
+    say(
+      `try it: jobworker run${port === 50051 ? "" : ` --server localhost:${port}`} -- echo hello`,
+    );
+  }
+
+  const running = server;
+  await new Promise<void>((resolveShutdown) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals += 1;
+      if (signals > 1) {
+        say(`${signal} again: exiting now`);
+        process.exit(1);
+      }
+      say(`${signal}: shutting down (stopping running jobs)`);
+      void (async () => {
+        try {
+          await running.close();
+        } finally {
+          await worker.close();
+          clearInterval(expiryTimer);
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+          resolveShutdown();
+        }
+      })();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+  say("stopped");
+  return EXIT_OK;
+}

@@ -1,0 +1,71 @@
+/** `jobworker status`: everything known about one job. */
+import { parseArgs } from "node:util";
+import { CLIENT_OPTIONS_HELP } from "../client-config.ts";
+import { colorEnabled, painter } from "../colors.ts";
+import { jobIdFrom, printError, type CommandIo } from "../command.ts";
+import { connect } from "../connection.ts";
+import { EXIT_OK, parseOrUsage } from "../errors.ts";
+import { formatStatus } from "../format.ts";
+import { jobToJson, toJsonText } from "../job-json.ts";
+import { intervalFrom, OPTIONS as WATCH_OPTIONS, watchJob } from "./watch.ts";
+
+export const help = `Usage: jobworker status [OPTIONS] JOB
+       jobworker status [OPTIONS] --job JOB
+
+Shows the job's state and why it is in it, exit code, signal, whether the
+OOM killer struck, times, limits, and usage (live while it runs).
+
+Options:
+  --json               print the job object (JSON) instead of text
+  -w, --watch          keep showing state and usage until the job ends
+                       (the same as \`jobworker watch\`)
+  --interval DURATION  with -w: time between updates (default 1s)
+${CLIENT_OPTIONS_HELP}
+
+The JSON object has: id, owner, command, args, state (starting, running,
+succeeded, failed, stopped), exitCode, signal, oomKilled, reason, pid,
+createdAt, startedAt, endedAt, limits, limitsNotInForce, timeoutMs, usage,
+outputBytes, envNames, cwd; null where a value is not set.
+`;
+
+const OPTIONS = { ...WATCH_OPTIONS, watch: { type: "boolean", short: "w" } } as const;
+
+export async function run(io: CommandIo): Promise<number> {
+  const { values, positionals } = parseOrUsage("status", () =>
+    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
+  );
+  if (values.help === true) {
+    io.stdout.write(help);
+    return EXIT_OK;
+  }
+  const id = jobIdFrom("status", values.job, positionals);
+  const intervalMs = intervalFrom(values.interval);
+  const connection = await connect(values, {
+    env: io.env,
+    warn: (line) => {
+      printError(io, line);
+    },
+  });
+  try {
+    if (values.watch === true) {
+      await watchJob(io, connection, id, { json: values.json === true, intervalMs });
+      return EXIT_OK;
+    }
+    let response;
+    try {
+      response = await connection.client.getJob({ id });
+    } catch (err) {
+      throw connection.explain(err, id);
+    }
+    if (response.job === undefined) throw new Error("the server answered without a job");
+    const job = jobToJson(response.job);
+    io.stdout.write(
+      values.json === true
+        ? toJsonText(job)
+        : formatStatus(job, painter(colorEnabled(io.stdout, io.env))),
+    );
+    return EXIT_OK;
+  } finally {
+    connection.close();
+  }
+}

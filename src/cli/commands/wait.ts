@@ -1,0 +1,60 @@
+/** `jobworker wait`: block until a job ends; exit with its status. */
+import { parseArgs } from "node:util";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP } from "../client-config.ts";
+import { HELP_OPTION, JOB_OPTION, jobIdFrom, printError, type CommandIo } from "../command.ts";
+import { connect } from "../connection.ts";
+import { EXIT_OK, parseOrUsage } from "../errors.ts";
+import { endNeedsExplaining, jobExitStatus } from "../exit-status.ts";
+import { finalStatus } from "../final-status.ts";
+import { toJsonText, type JobJson } from "../job-json.ts";
+
+export const help = `Usage: jobworker wait [OPTIONS] JOB
+       jobworker wait [OPTIONS] --job JOB
+
+Waits until the job has ended and exits with its status, as an attached
+\`jobworker run\` would: the job's exit code, 128+N when signal N ended it
+(137 for SIGKILL), 127 when its command could not be started. A job that ended
+other than by exiting by itself gets one line on stderr saying how.
+
+Options:
+  --json               print the final job object
+${CLIENT_OPTIONS_HELP}
+
+Exit status: the job's (above); 1 when the job is not found or the server
+cannot be reached.
+`;
+
+const OPTIONS = {
+  ...CLIENT_OPTIONS,
+  ...HELP_OPTION,
+  ...JOB_OPTION,
+  json: { type: "boolean" },
+} as const;
+
+export async function run(io: CommandIo): Promise<number> {
+  const { values, positionals } = parseOrUsage("wait", () =>
+    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
+  );
+  if (values.help === true) {
+    io.stdout.write(help);
+    return EXIT_OK;
+  }
+  const id = jobIdFrom("wait", values.job, positionals);
+  const connection = await connect(values, {
+    env: io.env,
+    warn: (line) => {
+      printError(io, line);
+    },
+  });
+  let final: JobJson;
+  try {
+    final = await finalStatus(connection.client, id);
+  } catch (err) {
+    throw connection.explain(err, id);
+  } finally {
+    connection.close();
+  }
+  if (values.json === true) io.stdout.write(toJsonText(final));
+  if (endNeedsExplaining(final)) printError(io, `job ${final.id} ${final.state}: ${final.reason}`);
+  return jobExitStatus(final);
+}

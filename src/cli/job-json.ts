@@ -1,0 +1,133 @@
+/**
+ * The job object the CLI prints with --json (status, ps, start, stop,
+ * watch): the API's Job with camelCase keys, lowercase states, plain numbers
+ * instead of 64-bit integers, ISO 8601 times, and null wherever a value is
+ * not set. Scripts rely on this shape; add keys, never rename them.
+ */
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { JobState, type Job, type Limits, type Usage } from "../gen/jobworker/v1/jobworker_pb.js";
+
+export type JobStateName = "starting" | "running" | "succeeded" | "failed" | "stopped";
+
+export interface LimitsJson {
+  cpu: number | null;
+  memoryBytes: number | null;
+  ioReadBytesPerSecond: number | null;
+  ioWriteBytesPerSecond: number | null;
+  pids: number | null;
+}
+
+export interface UsageJson {
+  cpuUsec: number;
+  cpuThrottledUsec: number;
+  memoryCurrentBytes: number;
+  memoryPeakBytes: number;
+  ioReadBytes: number;
+  ioWriteBytes: number;
+  pids: number;
+  oomKills: number;
+}
+
+export interface JobJson {
+  id: string;
+  owner: string;
+  command: string;
+  args: string[];
+  state: JobStateName;
+  exitCode: number | null;
+  signal: string | null;
+  oomKilled: boolean;
+  reason: string;
+  pid: number | null;
+  createdAt: string | null;
+  startedAt: string | null;
+  endedAt: string | null;
+  limits: LimitsJson;
+  limitsNotInForce: string[];
+  timeoutMs: number | null;
+  usage: UsageJson;
+  outputBytes: number;
+  envNames: string[];
+  cwd: string | null;
+}
+
+const STATE_NAMES: ReadonlyMap<JobState, JobStateName> = new Map([
+  [JobState.STARTING, "starting"],
+  [JobState.RUNNING, "running"],
+  [JobState.SUCCEEDED, "succeeded"],
+  [JobState.FAILED, "failed"],
+  [JobState.STOPPED, "stopped"],
+]);
+
+export const STATE_BY_NAME: ReadonlyMap<JobStateName, JobState> = new Map(
+  [...STATE_NAMES].map(([state, name]) => [name, state]),
+);
+
+export const FINAL_STATE_NAMES: readonly JobStateName[] = ["succeeded", "failed", "stopped"];
+
+export function isFinal(state: JobStateName): boolean {
+  return FINAL_STATE_NAMES.includes(state);
+}
+
+function iso(timestamp: Timestamp | undefined): string | null {
+  return timestamp === undefined ? null : timestampDate(timestamp).toISOString();
+}
+
+function optionalNumber(value: bigint | number | undefined): number | null {
+  return value === undefined ? null : Number(value);
+}
+
+function limitsJson(limits: Limits | undefined): LimitsJson {
+  return {
+    cpu: limits?.cpu ?? null,
+    memoryBytes: optionalNumber(limits?.memoryBytes),
+    ioReadBytesPerSecond: optionalNumber(limits?.ioReadBytesPerSecond),
+    ioWriteBytesPerSecond: optionalNumber(limits?.ioWriteBytesPerSecond),
+    pids: limits?.pids ?? null,
+  };
+}
+
+function usageJson(usage: Usage | undefined): UsageJson {
+  return {
+    cpuUsec: Number(usage?.cpuUsec ?? 0n),
+    cpuThrottledUsec: Number(usage?.cpuThrottledUsec ?? 0n),
+    memoryCurrentBytes: Number(usage?.memoryCurrentBytes ?? 0n),
+    memoryPeakBytes: Number(usage?.memoryPeakBytes ?? 0n),
+    ioReadBytes: Number(usage?.ioReadBytes ?? 0n),
+    ioWriteBytes: Number(usage?.ioWriteBytes ?? 0n),
+    pids: usage?.pids ?? 0,
+    oomKills: usage?.oomKills ?? 0,
+  };
+}
+
+export function jobToJson(job: Job): JobJson {
+  return {
+    id: job.id,
+    owner: job.owner,
+    command: job.command,
+    args: [...job.args],
+    // An unknown state (a newer server) reads as "starting": not final, so
+    // nothing treats the job as ended.
+    state: STATE_NAMES.get(job.state) ?? "starting",
+    exitCode: job.exitCode ?? null,
+    signal: job.signal ?? null,
+    oomKilled: job.oomKilled,
+    reason: job.reason,
+    pid: job.pid === 0 ? null : job.pid,
+    createdAt: iso(job.createdAt),
+    startedAt: iso(job.startedAt),
+    endedAt: iso(job.endedAt),
+    limits: limitsJson(job.limits),
+    limitsNotInForce: [...job.limitsNotInForce],
+    timeoutMs: job.timeoutMs === 0n ? null : Number(job.timeoutMs),
+    usage: usageJson(job.usage),
+    outputBytes: Number(job.outputBytes),
+    envNames: [...job.envNames],
+    cwd: job.cwd === "" ? null : job.cwd,
+  };
+}
+
+/** Pretty JSON, one object or array, with a final newline. */
+export function toJsonText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}

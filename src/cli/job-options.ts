@@ -1,0 +1,134 @@
+/**
+ * The options `run` and `start` share: limits, environment, working
+ * directory, timeout, and the job's command (after "--", as separate words,
+ * or as one string split by POSIX quoting rules; see command-line.ts).
+ */
+import { create } from "@bufbuild/protobuf";
+import { parseArgs } from "node:util";
+import { LimitsSchema, StartJobRequestSchema } from "../gen/jobworker/v1/jobworker_pb.js";
+import { CLIENT_OPTIONS } from "./client-config.ts";
+import { HELP_OPTION, splitAtCommand } from "./command.ts";
+import { splitCommandLine } from "./command-line.ts";
+import { parseDuration } from "./durations.ts";
+import { parseOrUsage, UsageError } from "./errors.ts";
+import { parseSize } from "./sizes.ts";
+
+export const JOB_OPTIONS = {
+  cpu: { type: "string" },
+  memory: { type: "string" },
+  "io-read": { type: "string" },
+  "io-write": { type: "string" },
+  pids: { type: "string" },
+  env: { type: "string", short: "e", multiple: true },
+  cwd: { type: "string" },
+  timeout: { type: "string" },
+} as const;
+
+export const JOB_OPTIONS_HELP = `Limits (unset: the server's defaults):
+  --cpu CORES          CPU time in cores, fractional (0.5 = half a core)
+  --memory SIZE        memory, no swap on top (e.g. 256M, 1.5G)
+  --io-read SIZE       disk read bandwidth per second, per disk (e.g. 10M)
+  --io-write SIZE      disk write bandwidth per second, per disk
+  --pids N             most processes and threads at once
+  SIZE is bytes with an optional K, M, G or T suffix, all 1024-based
+  (K = KiB = KB = 1024; 1.5G = 1610612736).
+Job:
+  -e, --env K=V        set an environment variable (repeatable); --env K copies
+                       K from this shell. The job gets only these and a PATH.
+  --cwd DIR            working directory (default: a fresh scratch folder)
+  --timeout DURATION   stop the job after this long (e.g. 30s, 5m, 1h30m)
+Command:
+  -- COMMAND [ARG...]  run COMMAND with ARGs exactly as given (recommended)
+  COMMAND [ARG...]     the same; our options end at the first word that is not one
+  "COMMAND LINE"       one quoted string is split like sh splits words (quotes and
+                       backslashes), but no shell runs it: a string that needs one
+                       ($VAR, $(...), globs, |, <, >, ;, &) is refused; write
+                       -- sh -c '...' to use a shell on purpose.`;
+
+function positiveNumber(text: string, option: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value <= 0) {
+    throw new UsageError(`${option} ${JSON.stringify(text)} is not a positive number`);
+  }
+  return value;
+}
+
+function positiveInteger(text: string, option: string): number {
+  const value = positiveNumber(text, option);
+  if (!Number.isSafeInteger(value))
+    throw new UsageError(`${option} ${JSON.stringify(text)} is not a whole number`);
+  return value;
+}
+
+function parseEnv(entries: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const entry of entries) {
+    const eq = entry.indexOf("=");
+    const name = eq === -1 ? entry : entry.slice(0, eq);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new UsageError(
+        `--env ${JSON.stringify(entry)}: ${JSON.stringify(name)} is not a variable name`,
+      );
+    }
+    if (eq === -1) {
+      const inherited = env[name];
+      if (inherited === undefined)
+        throw new UsageError(`--env ${name}: ${name} is not set in this environment`);
+      result[name] = inherited;
+    } else {
+      result[name] = entry.slice(eq + 1);
+    }
+  }
+  return result;
+}
+
+/** Everything run and start accept (start takes -d too: it is detached anyway). */
+const OPTIONS = {
+  ...JOB_OPTIONS,
+  ...CLIENT_OPTIONS,
+  ...HELP_OPTION,
+  detach: { type: "boolean", short: "d" },
+  json: { type: "boolean" },
+} as const;
+
+/** Parses `argv` of run/start: our options, then the job's command. */
+export function parseJobCommand(command: string, argv: readonly string[], env: NodeJS.ProcessEnv) {
+  const options = OPTIONS;
+  const split = splitAtCommand(argv, options);
+  const { values } = parseOrUsage(command, () =>
+    parseArgs({ args: split.ours, options, allowPositionals: false, strict: true }),
+  );
+  const request = create(StartJobRequestSchema);
+  if (values.help === true) return { values, request };
+
+  let words = split.command;
+  if (!split.afterDashDash && words.length === 1) words = splitCommandLine(words[0] ?? "");
+  const [program, ...args] = words;
+  if (program === undefined || program === "") {
+    throw new UsageError(
+      `${command} needs a command: jobworker ${command} [OPTIONS] -- COMMAND [ARG...]`,
+      command,
+    );
+  }
+  request.command = program;
+  request.args = args;
+
+  const limits = create(LimitsSchema);
+  if (values.cpu !== undefined) limits.cpu = positiveNumber(values.cpu, "--cpu");
+  if (values.memory !== undefined)
+    limits.memoryBytes = BigInt(parseSize(values.memory, "--memory"));
+  if (values["io-read"] !== undefined)
+    limits.ioReadBytesPerSecond = BigInt(parseSize(values["io-read"], "--io-read"));
+  if (values["io-write"] !== undefined)
+    limits.ioWriteBytesPerSecond = BigInt(parseSize(values["io-write"], "--io-write"));
+  if (values.pids !== undefined) limits.pids = positiveInteger(values.pids, "--pids");
+  request.limits = limits;
+  request.env = parseEnv(values.env ?? [], env);
+  if (values.cwd !== undefined) request.cwd = values.cwd;
+  if (values.timeout !== undefined) {
+    const ms = parseDuration(values.timeout, "--timeout");
+    if (ms <= 0) throw new UsageError("--timeout must be longer than 0");
+    request.timeoutMs = BigInt(ms);
+  }
+  return { values, request };
+}
