@@ -9,8 +9,11 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
-import { forkLoop, MEMORY_HOG } from "../helpers/job-programs.ts";
+import {
+  checkDirectWritesAreThrottled,
+  checkForkLoopIsCapped,
+  checkMemoryHogIsOomKilled,
+} from "../helpers/limit-checks.ts";
 import {
   collectOutput,
   openTestWorker,
@@ -18,7 +21,6 @@ import {
   type TestWorker,
 } from "../helpers/worker.ts";
 
-const MiB = 1024 * 1024;
 const STATE_DISK = "/mnt/jobworker-v2";
 
 describe("the job library on cgroup v2", () => {
@@ -38,46 +40,15 @@ describe("the job library on cgroup v2", () => {
   });
 
   it("a memory hog is OOM-killed and reported oomKilled", async () => {
-    const job = await t.worker.start({
-      ...MEMORY_HOG,
-      owner: "alice",
-      limits: { memoryBytes: 32 * MiB },
-    });
-    const ended = await t.worker.wait(job.id);
-    assert.equal(ended.state, "failed");
-    assert.equal(ended.oomKilled, true);
-    assert.match(ended.reason, /^out of memory/);
+    await checkMemoryHogIsOomKilled(t.worker);
   });
 
   it("a fork loop never exceeds a pids limit of 20", async () => {
-    const job = await t.worker.start({ ...forkLoop(40), owner: "alice", limits: { pids: 20 } });
-    let most = 0;
-    for (let status = job; status.state === "running"; status = await t.worker.status(job.id)) {
-      most = Math.max(most, status.usage.pids);
-      await sleep(200);
-    }
-    const forked = Number((await collectOutput(t.worker.output(job.id))).toString());
-    // The launcher, its init and python itself are 3 of the 20.
-    assert.equal(forked, 17, `python forked ${forked} children`);
-    assert.ok(most <= 20, `saw ${most} processes`);
+    await checkForkLoopIsCapped(t.worker);
   });
 
   it("O_DIRECT writes under a 1 MiB/s write limit are throttled", async () => {
-    const job = await t.worker.start({
-      command: "dd",
-      args: ["if=/dev/zero", "of=blob", "bs=256K", "count=12", "oflag=direct"],
-      owner: "alice",
-      limits: { ioWriteBytesPerSecond: MiB },
-    });
-    const ended = await t.worker.wait(job.id);
-    assert.equal(
-      ended.state,
-      "succeeded",
-      (await collectOutput(t.worker.output(job.id))).toString(),
-    );
-    const seconds = (Date.parse(ended.endedAt ?? "") - Date.parse(ended.startedAt ?? "")) / 1000;
-    assert.ok(ended.usage.ioWriteBytes >= 3 * MiB, `kernel counted ${ended.usage.ioWriteBytes}`);
-    assert.ok(seconds >= 1.8, `3 MiB took only ${seconds} s`);
+    await checkDirectWritesAreThrottled(t.worker);
   });
 
   it("isolation: own processes only, loopback only, unprivileged uid", async () => {
