@@ -38,6 +38,10 @@
  *
  * The worker's own `defaultLimits`/`ceilings` (host-wide) still apply after
  * the policy.
+ *
+ * `capacity` (optional, top level): what all running jobs together may
+ * reserve, as `serve --capacity-*` sets it (the flags win):
+ * `{ "memoryBytes": 17179869184, "cpu": 2, "pids": 20000, "maxRunning": 100 }`.
  */
 import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
@@ -55,7 +59,18 @@ export interface PolicyRule {
 export interface Policy {
   roles: Partial<Record<Role, PolicyRule>>;
   users: Readonly<Record<string, PolicyRule>>;
+  /** Host capacity for the worker (see the format above). */
+  capacity?: Partial<PolicyCapacity>;
 }
+
+export interface PolicyCapacity {
+  memoryBytes: number;
+  cpu: number;
+  pids: number;
+  maxRunning: number;
+}
+
+const CAPACITY_KEYS = ["memoryBytes", "cpu", "pids", "maxRunning"] as const;
 
 export const EMPTY_POLICY: Policy = { roles: {}, users: {} };
 
@@ -84,7 +99,7 @@ export function parsePolicy(text: string, source = "policy"): Policy {
     throw new JobError("invalid_argument", `${source}: ${where} ${what}`);
   };
   const top = asObject(json, "the policy", fail);
-  checkKeys(top, ["roles", "users"], "the policy", fail);
+  checkKeys(top, ["roles", "users", "capacity"], "the policy", fail);
   const roles: Partial<Record<Role, PolicyRule>> = {};
   const users: Record<string, PolicyRule> = {};
   if (top["roles"] !== undefined) {
@@ -103,7 +118,35 @@ export function parsePolicy(text: string, source = "policy"): Policy {
       users[name] = parseRule(rule, `users.${name}`, fail);
     }
   }
-  return { roles, users };
+  const policy: Policy = { roles, users };
+  if (top["capacity"] !== undefined) policy.capacity = parseCapacity(top["capacity"], fail);
+  return policy;
+}
+
+function parseCapacity(value: unknown, fail: Fail): Partial<PolicyCapacity> {
+  const object = asObject(value, "capacity", fail);
+  checkKeys(object, CAPACITY_KEYS, "capacity", fail);
+  const capacity: Partial<PolicyCapacity> = {};
+  for (const name of CAPACITY_KEYS) {
+    const v = object[name];
+    if (v === undefined) continue;
+    if (!isPositive(v, name === "cpu")) fail(`capacity.${name}`, positiveWords(name === "cpu"));
+    capacity[name] = v as number;
+  }
+  return capacity;
+}
+
+function isPositive(value: unknown, fractional: boolean): boolean {
+  return (
+    typeof value === "number" &&
+    Number.isFinite(value) &&
+    value > 0 &&
+    (fractional || Number.isSafeInteger(value))
+  );
+}
+
+function positiveWords(fractional: boolean): string {
+  return fractional ? "must be a positive number" : "must be a positive whole number";
 }
 
 type Fail = (where: string, what: string) => never;
@@ -157,17 +200,8 @@ function parseLimits(value: unknown, where: string, fail: Fail): Limits {
   for (const name of LIMIT_NAMES) {
     const v = object[name];
     if (v === undefined) continue;
-    const ok =
-      typeof v === "number" &&
-      Number.isFinite(v) &&
-      v > 0 &&
-      (name === "cpu" || Number.isSafeInteger(v));
-    if (!ok)
-      fail(
-        `${where}.${name}`,
-        name === "cpu" ? "must be a positive number" : "must be a positive whole number",
-      );
-    limits[name] = v;
+    if (!isPositive(v, name === "cpu")) fail(`${where}.${name}`, positiveWords(name === "cpu"));
+    limits[name] = v as number;
   }
   return limits;
 }

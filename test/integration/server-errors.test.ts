@@ -175,6 +175,13 @@ describe("policy", () => {
     );
   });
 
+  it("carries the host capacity for the worker", () => {
+    const policy = parsePolicy(
+      '{"capacity": {"memoryBytes": 1073741824, "cpu": 1.5, "maxRunning": 8}}',
+    );
+    assert.deepEqual(policy.capacity, { memoryBytes: 1073741824, cpu: 1.5, maxRunning: 8 });
+  });
+
   it("is validated at load with errors that name the place", () => {
     const cases: [string, RegExp][] = [
       ["{", /not valid JSON/],
@@ -196,6 +203,9 @@ describe("policy", () => {
         /commands\[0\] must be an absolute path or a bare program name/,
       ],
       ['{"roles": {"user": {"commands": "/bin/sh"}}}', /commands must be a list/],
+      ['{"capacity": {"memory": 1}}', /capacity\.memory is not a known key/],
+      ['{"capacity": {"maxRunning": 2.5}}', /capacity\.maxRunning must be a positive whole number/],
+      ['{"capacity": {"cpu": -1}}', /capacity\.cpu must be a positive number/],
     ];
     for (const [text, message] of cases) {
       assert.throws(
