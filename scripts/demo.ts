@@ -51,18 +51,21 @@ async function serve(): Promise<{ server: ChildProcess; address: string }> {
   if (listen !== undefined) args.push("--listen", listen);
   say(`$ jobworker ${args.slice(1).join(" ")} &`);
   const server = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-  let seen = "";
-  for await (const chunk of server.stdout) {
-    const text = String(chunk);
-    process.stdout.write(text);
-    seen += text;
-    const address = /listening on (\S+)/.exec(seen)?.[1];
-    if (address !== undefined) {
-      server.stdout.resume(); // keep draining its later lines
-      return { server, address };
-    }
-  }
-  throw new Error("jobworker serve exited before it listened (see its message above)");
+  // A listener, not `for await`: leaving that loop would destroy the pipe,
+  // and the server's next line would hit a closed stdout.
+  const address = await new Promise<string>((resolve, reject) => {
+    let seen = "";
+    server.stdout.on("data", (chunk: Buffer) => {
+      process.stdout.write(chunk);
+      seen += chunk.toString();
+      const found = /listening on (\S+)/.exec(seen)?.[1];
+      if (found !== undefined) resolve(found);
+    });
+    server.once("exit", () => {
+      reject(new Error("jobworker serve exited before it listened (see its message above)"));
+    });
+  });
+  return { server, address };
 }
 
 async function demo(): Promise<void> {
