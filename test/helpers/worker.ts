@@ -61,8 +61,9 @@ export async function removeCgroupParent(parent: string): Promise<void> {
   const roots = ["/sys/fs/cgroup"];
   for (const entry of await readdir("/sys/fs/cgroup")) roots.push(`/sys/fs/cgroup/${entry}`);
   for (const root of roots) {
-    // A process that has just been killed may keep it busy for a moment.
-    for (let attempt = 0; attempt < 20; attempt++) {
+    // A process that has just been killed may keep it busy for a moment
+    // (seconds on a loaded host): retry for up to 5 s.
+    for (let attempt = 0; attempt < 100; attempt++) {
       const error = await rmdir(`${root}/${parent}`).then(
         () => undefined,
         (err: unknown) => err as NodeJS.ErrnoException,

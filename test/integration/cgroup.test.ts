@@ -5,18 +5,26 @@
  * nothing was left behind (rmdir of a cgroup with children fails).
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { mkdtemp, readFile, readdir, rm, rmdir, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { ZERO_USAGE } from "../../src/worker/types.ts";
 import { isJobError } from "../../src/worker/errors.ts";
 import { findV1Mounts, openCgroupDriver, parseMountInfo } from "../../src/worker/cgroup/detect.ts";
-import type { CgroupDriver, JobCgroup } from "../../src/worker/cgroup/driver.ts";
+import type { CgroupDriver } from "../../src/worker/cgroup/driver.ts";
 import { listWholeDisks } from "../../src/worker/cgroup/block-devices.ts";
+import {
+  CGROUP_ROOT,
+  exitOf,
+  folder,
+  read,
+  removeParent,
+  spawnIn,
+  waitForLine,
+} from "../helpers/cgroup.ts";
 
-const CGROUP_ROOT = "/sys/fs/cgroup";
 const PARENT = `jobworker-cgroup-test-${process.pid}`;
 const MiB = 1024 * 1024;
 const DETECT_MODULE = fileURLToPath(import.meta.resolve("../../src/worker/cgroup/detect.ts"));
@@ -25,53 +33,13 @@ let driver: CgroupDriver;
 let jobCount = 0;
 const newJobId = () => `job-${++jobCount}`;
 
-/** Runs `script` in sh after the shell has put itself into every procs file. */
-function spawnIn(cgroup: JobCgroup, script: string): ChildProcess {
-  const join = 'for f; do echo $$ > "$f" || exit 97; done; ';
-  return spawn("sh", ["-c", join + script, "sh", ...cgroup.procsFiles], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-}
-
-/** Resolves once the child has printed `line` (it is then inside the cgroup). */
-async function waitForLine(child: ChildProcess, line: string): Promise<void> {
-  let seen = "";
-  for await (const chunk of child.stdout ?? []) {
-    seen += String(chunk);
-    if (seen.split("\n").includes(line)) return;
-  }
-  throw new Error(`the child ended without printing "${line}" (printed "${seen}")`);
-}
-
-async function exitOf(
-  child: ChildProcess,
-): Promise<{ code: number | null; signal: string | null }> {
-  if (child.exitCode === null && child.signalCode === null) await once(child, "exit");
-  return { code: child.exitCode, signal: child.signalCode };
-}
-
-async function read(path: string): Promise<string> {
-  return (await readFile(path, "utf8")).trim();
-}
-
-/** The job's folder in the hierarchy mounted at `controller`. */
-function folder(cgroup: JobCgroup, controller: string): string {
-  const procs = cgroup.procsFiles.find((file) => file.startsWith(`${CGROUP_ROOT}/${controller}/`));
-  assert.ok(procs, `the job has a folder in the ${controller} hierarchy`);
-  return dirname(procs);
-}
-
 before(async () => {
   driver = await openCgroupDriver({ parent: PARENT });
 });
 
 after(async () => {
   // The parent exists once per hierarchy; rmdir fails (EBUSY) if a job cgroup is left.
-  for (const hierarchy of await readdir(CGROUP_ROOT)) {
-    await rmdir(`${CGROUP_ROOT}/${hierarchy}/${PARENT}`).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    });
-  }
+  await removeParent(PARENT);
 });
 
 describe("cgroup v1 driver (this host)", () => {
@@ -322,16 +290,7 @@ describe("cgroup v1 driver (this host)", () => {
     await reopened.remove(); // idempotent
     await first.remove();
     assert.equal(await later.open(jobId), undefined);
-    assert.deepEqual(await first.usage(), {
-      cpuUsec: 0,
-      cpuThrottledUsec: 0,
-      memoryCurrentBytes: 0,
-      memoryPeakBytes: 0,
-      ioReadBytes: 0,
-      ioWriteBytes: 0,
-      pids: 0,
-      oomKills: 0,
-    });
+    assert.deepEqual(await first.usage(), ZERO_USAGE);
   });
 });
 

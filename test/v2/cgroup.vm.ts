@@ -4,47 +4,18 @@
  * emulated there. /dev/vda is the VM's blank scratch disk.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { readFile, readdir, rmdir } from "node:fs/promises";
+import { readdir, rmdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { openCgroupDriver } from "../../src/worker/cgroup/detect.ts";
-import type { CgroupDriver, JobCgroup } from "../../src/worker/cgroup/driver.ts";
+import type { CgroupDriver } from "../../src/worker/cgroup/driver.ts";
+import { CGROUP_ROOT, exitOf, read, spawnIn, waitForLine } from "../helpers/cgroup.ts";
 
 const PARENT = `jobworker-cgroup-test-${process.pid}`;
-const PARENT_DIR = `/sys/fs/cgroup/${PARENT}`;
+const PARENT_DIR = `${CGROUP_ROOT}/${PARENT}`;
 const MiB = 1024 * 1024;
 
 let driver: CgroupDriver;
-
-/** Runs `script` in sh after the shell has put itself into the job's cgroup. */
-function spawnIn(cgroup: JobCgroup, script: string): ChildProcess {
-  const join = 'for f; do echo $$ > "$f" || exit 97; done; exec 2>/dev/null; ';
-  return spawn("sh", ["-c", join + script, "sh", ...cgroup.procsFiles], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-}
-
-async function waitForLine(child: ChildProcess, line: string): Promise<void> {
-  let seen = "";
-  for await (const chunk of child.stdout ?? []) {
-    seen += String(chunk);
-    if (seen.split("\n").includes(line)) return;
-  }
-  throw new Error(`the child ended without printing "${line}" (printed "${seen}")`);
-}
-
-async function exitOf(
-  child: ChildProcess,
-): Promise<{ code: number | null; signal: string | null }> {
-  if (child.exitCode === null && child.signalCode === null) await once(child, "exit");
-  return { code: child.exitCode, signal: child.signalCode };
-}
-
-async function read(path: string): Promise<string> {
-  return (await readFile(path, "utf8")).trim();
-}
 
 before(async () => {
   driver = await openCgroupDriver({ parent: PARENT });
@@ -97,7 +68,9 @@ describe("cgroup v2 driver (VM)", () => {
     const cgroup = await driver.create("io", { ioWriteBytesPerSecond: 1 * MiB }, []);
     try {
       const started = Date.now();
-      const child = spawnIn(cgroup, "dd if=/dev/zero of=/dev/vda bs=64k count=32 oflag=direct");
+      const child = spawnIn(cgroup, "dd if=/dev/zero of=/dev/vda bs=64k count=32 oflag=direct", {
+        quiet: true,
+      });
       assert.deepEqual(await exitOf(child), { code: 0, signal: null });
       const elapsed = Date.now() - started;
       assert.ok(elapsed >= 1_200, `2 MiB at 1 MiB/s took only ${elapsed} ms`);
@@ -110,7 +83,7 @@ describe("cgroup v2 driver (VM)", () => {
 
   it("reports usage, kills a forked background child, opens and removes", async () => {
     const cgroup = await driver.create("kill", { pids: 10 }, []);
-    const child = spawnIn(cgroup, "sleep 60 & echo ready; wait");
+    const child = spawnIn(cgroup, "sleep 60 & echo ready; wait", { quiet: true });
     await waitForLine(child, "ready");
 
     const usage = await cgroup.usage();
@@ -135,7 +108,9 @@ describe("cgroup v2 driver (VM)", () => {
   it("OOM-kills a process over its memory limit and counts it", async () => {
     const cgroup = await driver.create("oom", { memoryBytes: 32 * MiB }, []);
     try {
-      const child = spawnIn(cgroup, "head -c 200M /dev/zero | tail -n 1 >/dev/null");
+      const child = spawnIn(cgroup, "head -c 200M /dev/zero | tail -n 1 >/dev/null", {
+        quiet: true,
+      });
       assert.notEqual((await exitOf(child)).code, 0);
       const usage = await cgroup.usage();
       assert.ok(usage.oomKills >= 1, `oomKills ${usage.oomKills}`);

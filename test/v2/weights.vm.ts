@@ -7,18 +7,19 @@
  * as the state directory's disk for the io weight checks.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
-import { readFile, rmdir, writeFile } from "node:fs/promises";
+import { rmdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { openCgroupDriver } from "../../src/worker/cgroup/detect.ts";
 import type { CgroupDriver, JobCgroup } from "../../src/worker/cgroup/driver.ts";
 import { activeScheduler } from "../../src/worker/cgroup/state-disk.ts";
+import { CGROUP_ROOT, assertIopsCap, read, spawnIn } from "../helpers/cgroup.ts";
 
 const PARENT = `jobworker-weights-test-${process.pid}`;
-const PARENT_DIR = `/sys/fs/cgroup/${PARENT}`;
+const PARENT_DIR = `${CGROUP_ROOT}/${PARENT}`;
 const STATE_DISK = "/mnt/jobworker-weights";
 const SCHEDULER = "/sys/block/vda/queue/scheduler";
 const MiB = 1024 * 1024;
@@ -27,17 +28,6 @@ let driver: CgroupDriver;
 let vda: string;
 let firstScheduler: string;
 let mounted = false;
-
-function spawnIn(cgroup: JobCgroup, script: string): ChildProcess {
-  const join = 'for f; do echo $$ > "$f" || exit 97; done; exec 2>/dev/null; ';
-  return spawn("sh", ["-c", join + script, "sh", ...cgroup.procsFiles], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-}
-
-async function read(path: string): Promise<string> {
-  return (await readFile(path, "utf8")).trim();
-}
 
 const dirOf = (cgroup: JobCgroup) => dirname(cgroup.procsFiles[0] ?? "");
 
@@ -91,24 +81,18 @@ describe("cgroup v2 weights, IOPS caps and totals (VM)", () => {
       const child = spawnIn(
         cgroup,
         "exec dd if=/dev/zero of=/dev/vda bs=4k count=100000 oflag=direct",
+        { quiet: true, stdout: "ignore" },
       );
-      const writesAt = async (): Promise<[number, number]> => {
-        const stat = await read(`${dirOf(cgroup)}/io.stat`);
-        const wios = new RegExp(`^${vda} .*\\bwios=(\\d+)`, "m").exec(stat)?.[1] ?? "0";
-        return [performance.now(), Number(wios)];
-      };
       await sleep(1_000); // node and dd start slowly in the emulated guest
-      const [t0, w0] = await writesAt();
-      await sleep(3_000);
-      const [t1, w1] = await writesAt();
-      assert.equal(child.exitCode, null, "dd ended early");
-      const rate = ((w1 - w0) * 1000) / (t1 - t0);
-      console.log(
-        `${w1 - w0} writes in ${Math.round(t1 - t0)} ms under a 50 IOPS cap: ${rate.toFixed(1)}/s`,
-      );
-      assert.ok(
-        rate >= 40 && rate <= 60,
-        `${rate.toFixed(1)} writes per second, expected 50 ± 20%`,
+      await assertIopsCap(
+        50,
+        async () => {
+          const stat = await read(`${dirOf(cgroup)}/io.stat`);
+          return Number(new RegExp(`^${vda} .*\\bwios=(\\d+)`, "m").exec(stat)?.[1] ?? "0");
+        },
+        () => {
+          assert.equal(child.exitCode, null, "dd ended early");
+        },
       );
     } finally {
       await cgroup.remove();

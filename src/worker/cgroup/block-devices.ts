@@ -7,6 +7,8 @@ import { readdir } from "node:fs/promises";
 import { JobError } from "../errors.ts";
 import { errnoOf, fromOsError } from "../os-errors.ts";
 import { readOptional } from "./cgroup-files.ts";
+import type { CgroupCapabilities } from "./driver.ts";
+import { IO_THROTTLES } from "./limit-values.ts";
 
 export interface BlockDevice {
   /** Kernel name, as in /sys/block ("vda", "nvme0n1"). */
@@ -63,7 +65,7 @@ async function writeForEachDevice(
 }
 
 /** Why io limits are unenforceable when no disk takes one. */
-export const NO_DISK_REASON = "no whole block device accepts an io limit";
+const NO_DISK_REASON = "no whole block device accepts an io limit";
 
 /**
  * Writes an io limit for every whole disk (`what` names it in errors, e.g.
@@ -85,9 +87,15 @@ export async function limitEveryDisk(
   }
 }
 
-/** Whether at least one whole disk accepts the probe write (see capabilities()). */
-export async function anyDiskAccepts(
+/**
+ * Marks every io throttle unenforceable unless at least one whole disk
+ * accepts `write`, a throwaway throttle rule in a probe cgroup (see
+ * capabilities()).
+ */
+export async function probeIoThrottles(
   write: (device: BlockDevice) => Promise<void>,
-): Promise<boolean> {
-  return (await writeForEachDevice(await listWholeDisks(), write)).length > 0;
+  unenforceable: CgroupCapabilities["unenforceable"],
+): Promise<void> {
+  if ((await writeForEachDevice(await listWholeDisks(), write)).length > 0) return;
+  for (const { name } of IO_THROTTLES) unenforceable[name] = NO_DISK_REASON;
 }

@@ -8,7 +8,7 @@
  */
 import { JobError } from "../errors.ts";
 import type { LimitName, Limits, Usage } from "../types.ts";
-import { NO_DISK_REASON, anyDiskAccepts, limitEveryDisk } from "./block-devices.ts";
+import { limitEveryDisk, probeIoThrottles } from "./block-devices.ts";
 import {
   makeCgroupDir,
   makeJobDir,
@@ -28,13 +28,13 @@ import type { CgroupCapabilities, CgroupDriver, JobCgroup, ParentLimits } from "
 import {
   CPU_PERIOD_USEC,
   IO_THROTTLES,
-  checkCgroupName,
+  checkJobId,
   cpuQuotaUsec,
   cpuWeightToShares,
   ioWeightToBfq,
+  jobLimitsToWrite,
   limitsToWrite,
   probeCgroupName,
-  refuseIgnoredWeights,
 } from "./limit-values.ts";
 import { ignoredWeightReason, type StateDiskLookup } from "./state-disk.ts";
 
@@ -102,9 +102,7 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async create(jobId: string, limits: Limits, skip: readonly LimitName[]): Promise<JobCgroup> {
-    checkCgroupName(jobId, "the job id");
-    const toWrite = limitsToWrite(limits, skip);
-    refuseIgnoredWeights(toWrite, this.#capabilities, jobId);
+    const toWrite = jobLimitsToWrite(jobId, limits, skip, this.#capabilities);
     const folders = this.#jobFolders(jobId);
     const created: string[] = [];
     try {
@@ -121,7 +119,7 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async open(jobId: string): Promise<JobCgroup | undefined> {
-    checkCgroupName(jobId, "the job id");
+    checkJobId(jobId);
     const folders = this.#jobFolders(jobId);
     for (const dir of uniqueFolders(folders)) {
       if (await pathExists(dir)) return new V1JobCgroup(jobId, folders);
@@ -222,15 +220,14 @@ async function probe(
     await makeCgroupDir(probeDir);
     try {
       // One throttle stands for all four: bps and iops rules live in the same per-disk policy.
-      const accepted = await anyDiskAccepts((device) =>
-        writeCgroupFile(
-          `${probeDir}/blkio.throttle.read_bps_device`,
-          `${device.majorMinor} 1048576`,
-        ),
+      await probeIoThrottles(
+        (device) =>
+          writeCgroupFile(
+            `${probeDir}/blkio.throttle.read_bps_device`,
+            `${device.majorMinor} 1048576`,
+          ),
+        unenforceable,
       );
-      if (!accepted) {
-        for (const { name } of IO_THROTTLES) unenforceable[name] = NO_DISK_REASON;
-      }
       const weightProblem = await ioWeightProblem(probeDir, stateDisk);
       if (weightProblem !== undefined) unenforceable.ioWeight = weightProblem;
     } finally {

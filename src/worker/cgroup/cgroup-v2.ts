@@ -9,7 +9,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { JobError } from "../errors.ts";
 import { errnoOf, fromOsError } from "../os-errors.ts";
 import type { LimitName, Limits, Usage } from "../types.ts";
-import { NO_DISK_REASON, anyDiskAccepts, limitEveryDisk } from "./block-devices.ts";
+import { limitEveryDisk, probeIoThrottles } from "./block-devices.ts";
 import {
   makeCgroupDir,
   makeJobDir,
@@ -29,12 +29,12 @@ import type { CgroupCapabilities, CgroupDriver, JobCgroup, ParentLimits } from "
 import {
   CPU_PERIOD_USEC,
   IO_THROTTLES,
-  checkCgroupName,
+  checkJobId,
   cpuQuotaUsec,
   ioWeightToBfq,
+  jobLimitsToWrite,
   limitsToWrite,
   probeCgroupName,
-  refuseIgnoredWeights,
 } from "./limit-values.ts";
 import { ignoredWeightReason, ioCostEnabled, type StateDiskLookup } from "./state-disk.ts";
 
@@ -110,9 +110,7 @@ export class CgroupV2Driver implements CgroupDriver {
   }
 
   async create(jobId: string, limits: Limits, skip: readonly LimitName[]): Promise<JobCgroup> {
-    checkCgroupName(jobId, "the job id");
-    const toWrite = limitsToWrite(limits, skip);
-    refuseIgnoredWeights(toWrite, this.#capabilities, jobId);
+    const toWrite = jobLimitsToWrite(jobId, limits, skip, this.#capabilities);
     const dir = `${this.#parentDir}/${jobId}`;
     await makeJobDir(dir, jobId);
     try {
@@ -125,7 +123,7 @@ export class CgroupV2Driver implements CgroupDriver {
   }
 
   async open(jobId: string): Promise<JobCgroup | undefined> {
-    checkCgroupName(jobId, "the job id");
+    checkJobId(jobId);
     const dir = `${this.#parentDir}/${jobId}`;
     return (await pathExists(dir)) ? new V2JobCgroup(jobId, dir) : undefined;
   }
@@ -213,12 +211,11 @@ async function probe(
         "so a job could exceed its memory limit by swapping";
     }
     if (enabled.has("io")) {
-      const accepted = await anyDiskAccepts((device) =>
-        writeCgroupFile(`${probeDir}/io.max`, `${device.majorMinor} rbps=1048576 wbps=1048576`),
+      await probeIoThrottles(
+        (device) =>
+          writeCgroupFile(`${probeDir}/io.max`, `${device.majorMinor} rbps=1048576 wbps=1048576`),
+        unenforceable,
       );
-      if (!accepted) {
-        for (const { name } of IO_THROTTLES) unenforceable[name] = NO_DISK_REASON;
-      }
       const weight = await ioWeightIn(probeDir, options);
       if (typeof weight === "string") unenforceable.ioWeight = weight;
       else return weight;

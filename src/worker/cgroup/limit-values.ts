@@ -93,11 +93,28 @@ export function limitsToWrite(limits: Limits, skip: readonly LimitName[]): Limit
 }
 
 /**
+ * What a driver's create() writes for a job, checked the same way for v1 and
+ * v2: the job id (it names the job's folder), then the limits, then any
+ * weight that would not be in force.
+ */
+export function jobLimitsToWrite(
+  jobId: string,
+  limits: Limits,
+  skip: readonly LimitName[],
+  capabilities: CgroupCapabilities,
+): Limits {
+  checkJobId(jobId);
+  const toWrite = limitsToWrite(limits, skip);
+  refuseIgnoredWeights(toWrite, capabilities, jobId);
+  return toWrite;
+}
+
+/**
  * Weight files take any value whether or not anything honours it, so a
  * weight known not to be in force is refused here with the reason unless the
  * caller skipped it (the throttles fail the same way in limitEveryDisk).
  */
-export function refuseIgnoredWeights(
+function refuseIgnoredWeights(
   limits: Limits,
   capabilities: CgroupCapabilities,
   jobId: string,
@@ -119,6 +136,11 @@ export function checkCgroupName(name: string, what: string): void {
   if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(name) || name.length > 200) {
     throw new JobError("invalid_argument", `${what} "${name}" is not a valid cgroup name`);
   }
+}
+
+/** A job id, which becomes the name of the job's cgroup folder. */
+export function checkJobId(jobId: string): void {
+  checkCgroupName(jobId, "the job id");
 }
 
 /** The parent may be nested ("system.slice/jobworker"); each component is checked. */
