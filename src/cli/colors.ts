@@ -25,6 +25,7 @@ const CODES = {
 type Style = keyof typeof CODES;
 
 const STATE_STYLE: Readonly<Record<JobStateName, Style>> = {
+  queued: "dim",
   starting: "blue",
   running: "blue",
   succeeded: "green",

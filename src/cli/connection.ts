@@ -15,11 +15,14 @@ import {
 import { CliError, UsageError } from "./errors.ts";
 
 export interface Connection {
-  client: JobClient;
+  /** The current client; replaced by reopen(). */
+  readonly client: JobClient;
   config: ClientConfig;
   credentials: ClientCredentials;
   /** Translates an error from a call into the CliError to report. `jobId`: the job the call named. */
   explain(err: unknown, jobId?: string): CliError;
+  /** Closes the client and opens a fresh one (a new TCP and TLS connection on its first call). */
+  reopen(): void;
   close(): void;
 }
 
@@ -40,18 +43,26 @@ export async function connect(flags: ClientFlags, options: ConnectOptions): Prom
   }
   const credentials = await loadClientCredentials(config);
   for (const warning of credentials.warnings) options.warn(warning);
-  const client = createJobClient({
-    server: config.server.value,
-    caPem: credentials.caPem,
-    certPem: credentials.certPem,
-    keyPem: credentials.keyPem,
-    ...(config.serverName === undefined ? {} : { serverName: config.serverName.value }),
-  });
+  const open = (): JobClient =>
+    createJobClient({
+      server: config.server.value,
+      caPem: credentials.caPem,
+      certPem: credentials.certPem,
+      keyPem: credentials.keyPem,
+      ...(config.serverName === undefined ? {} : { serverName: config.serverName.value }),
+    });
+  let client = open();
   return {
-    client,
+    get client() {
+      return client;
+    },
     config,
     credentials,
     explain: (err, jobId) => explainRpcError(err, config, credentials, jobId),
+    reopen: () => {
+      client.close();
+      client = open();
+    },
     close: () => {
       client.close();
     },

@@ -49,6 +49,13 @@ export function exitText(job: Pick<JobJson, "exitCode" | "signal">): string {
   return job.signal ?? "-";
 }
 
+/** "queued (#2)" for a queued job, else the state's name. */
+export function stateText(job: Pick<JobJson, "state" | "queuePosition">): string {
+  return job.state === "queued" && job.queuePosition !== null
+    ? `queued (#${job.queuePosition})`
+    : job.state;
+}
+
 function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
@@ -66,23 +73,44 @@ export function formatJobTable(jobs: readonly JobJson[], options: TableOptions =
     job.id,
     job.owner,
     options.truncateCommands === true ? truncate(commandText(job), 40) : commandText(job),
-    paint.state(job.state),
+    paint.state(job.state, stateText(job)),
     exitText(job),
     timeAgo(job.createdAt, options.now),
   ]);
   return formatTable(["ID", "OWNER", "COMMAND", "STATE", "EXIT", "CREATED"], rows);
 }
 
-export function formatLimits(limits: LimitsJson): string {
-  const parts: string[] = [];
-  if (limits.cpu !== null) parts.push(`cpu ${limits.cpu} cores`);
-  if (limits.memoryBytes !== null) parts.push(`memory ${formatSize(limits.memoryBytes)}`);
-  if (limits.ioReadBytesPerSecond !== null)
-    parts.push(`io read ${formatSize(limits.ioReadBytesPerSecond)}/s`);
-  if (limits.ioWriteBytesPerSecond !== null)
-    parts.push(`io write ${formatSize(limits.ioWriteBytesPerSecond)}/s`);
-  if (limits.pids !== null) parts.push(`pids ${limits.pids}`);
-  return parts.length === 0 ? "none" : parts.join(", ");
+/** Each limit as people read it, in the order `status` lists them. */
+const LIMIT_ROWS: readonly (readonly [keyof LimitsJson, string, (value: number) => string])[] = [
+  ["cpu", "cpu", (v) => `${v} ${v === 1 ? "core" : "cores"}`],
+  ["memoryBytes", "memory", formatSize],
+  ["pids", "processes", String],
+  ["ioReadBytesPerSecond", "io read", (v) => `${formatSize(v)}/s`],
+  ["ioWriteBytesPerSecond", "io write", (v) => `${formatSize(v)}/s`],
+  ["ioReadIopsPerSecond", "io read ops", (v) => `${v} IOPS`],
+  ["ioWriteIopsPerSecond", "io write ops", (v) => `${v} IOPS`],
+  ["cpuWeight", "cpu weight", (v) => `${v} (100 = normal)`],
+  ["ioWeight", "io weight", (v) => `${v} (100 = normal)`],
+];
+
+/**
+ * The limits block of `status`: every limit, its requested value (after the
+ * server's defaults) and whether this host enforces it.
+ */
+export function formatLimits(
+  job: Pick<JobJson, "limits" | "limitsNotInForce">,
+  paint: Painter = painter(false),
+): string[] {
+  const rows = LIMIT_ROWS.map(([key, label, show]) => {
+    const value = job.limits[key];
+    if (value === null) return [label, "none", ""];
+    const inForce = !job.limitsNotInForce.includes(key);
+    return [label, show(value), inForce ? "in force" : paint.warn("NOT in force on this host")];
+  });
+  return formatTable(["limit", "requested", "effective"], rows)
+    .trimEnd()
+    .split("\n")
+    .map((line) => `  ${line}`);
 }
 
 export function formatUsage(usage: UsageJson): string {
@@ -111,7 +139,10 @@ export function formatStatus(
     ["ID", job.id],
     ["Owner", job.owner],
     ["Command", commandText(job)],
-    ["State", `${paint.state(job.state)}${job.reason === "" ? "" : ` (${job.reason})`}`],
+    [
+      "State",
+      `${paint.state(job.state, stateText(job))}${job.reason === "" ? "" : ` (${job.reason})`}`,
+    ],
     ["Exit code", job.exitCode === null ? "-" : String(job.exitCode)],
     ["Signal", job.signal ?? "-"],
     ["OOM killed", job.oomKilled ? "yes" : "no"],
@@ -120,14 +151,18 @@ export function formatStatus(
     ["Started", job.startedAt ?? "-"],
     ["Ended", job.endedAt ?? "-"],
     ["Run time", elapsed === null ? "-" : formatDuration(elapsed)],
-    ["Limits", formatLimits(job.limits)],
   ];
-  if (job.limitsNotInForce.length > 0)
-    lines.push(["Not enforced", job.limitsNotInForce.join(", ")]);
+  if (job.queuePosition !== null) lines.splice(4, 0, ["Queue", `#${job.queuePosition}`]);
+  if (job.stopOutcome !== null) lines.push(["Stop outcome", job.stopOutcome]);
+  if (job.uid !== null) lines.push(["UID", String(job.uid)]);
   if (job.timeoutMs !== null) lines.push(["Timeout", formatDuration(job.timeoutMs)]);
   lines.push(["Usage", formatUsage(job.usage)], ["Output", formatSize(job.outputBytes)]);
   const width = Math.max(...lines.map(([label]) => label.length)) + 1;
-  return lines.map(([label, value]) => `${`${label}:`.padEnd(width)} ${value}\n`).join("");
+  const text = lines.map(([label, value]) => `${`${label}:`.padEnd(width)} ${value}\n`);
+  // The limits table goes after the times, before usage.
+  const limitsAt = lines.findIndex(([label]) => label === "Run time") + 1;
+  text.splice(limitsAt, 0, "Limits:\n", ...formatLimits(job, paint).map((line) => `${line}\n`));
+  return text.join("");
 }
 
 /**

@@ -5,9 +5,18 @@
  * not set. Scripts rely on this shape; add keys, never rename them.
  */
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { JobState, type Job, type Limits, type Usage } from "../gen/jobworker/v1/jobworker_pb.js";
+import {
+  JobState,
+  StopOutcome,
+  type Job,
+  type Limits,
+  type Usage,
+} from "../gen/jobworker/v1/jobworker_pb.js";
 
-export type JobStateName = "starting" | "running" | "succeeded" | "failed" | "stopped";
+export type JobStateName = "queued" | "starting" | "running" | "succeeded" | "failed" | "stopped";
+
+/** How a stop ended the job ("force-ended": SIGKILL after the grace period). */
+export type StopOutcomeName = "already-ended" | "never-started" | "terminated" | "force-ended";
 
 export interface LimitsJson {
   cpu: number | null;
@@ -15,6 +24,10 @@ export interface LimitsJson {
   ioReadBytesPerSecond: number | null;
   ioWriteBytesPerSecond: number | null;
   pids: number | null;
+  cpuWeight: number | null;
+  ioWeight: number | null;
+  ioReadIopsPerSecond: number | null;
+  ioWriteIopsPerSecond: number | null;
 }
 
 export interface UsageJson {
@@ -34,11 +47,15 @@ export interface JobJson {
   command: string;
   args: string[];
   state: JobStateName;
+  /** 1-based place in the admission queue while queued; null otherwise. */
+  queuePosition: number | null;
   exitCode: number | null;
   signal: string | null;
   oomKilled: boolean;
   reason: string;
   pid: number | null;
+  /** The uid (and gid) the command runs as; null when it runs as the server's user. */
+  uid: number | null;
   createdAt: string | null;
   startedAt: string | null;
   endedAt: string | null;
@@ -49,15 +66,30 @@ export interface JobJson {
   outputBytes: number;
   envNames: string[];
   cwd: string | null;
+  /** How a stop (by request, timeout, output cap, shutdown) ended the job; null when none did. */
+  stopOutcome: StopOutcomeName | null;
 }
 
 const STATE_NAMES: ReadonlyMap<JobState, JobStateName> = new Map([
+  [JobState.QUEUED, "queued"],
   [JobState.STARTING, "starting"],
   [JobState.RUNNING, "running"],
   [JobState.SUCCEEDED, "succeeded"],
   [JobState.FAILED, "failed"],
   [JobState.STOPPED, "stopped"],
 ]);
+
+const STOP_OUTCOME_NAMES: ReadonlyMap<StopOutcome, StopOutcomeName> = new Map([
+  [StopOutcome.ALREADY_ENDED, "already-ended"],
+  [StopOutcome.NEVER_STARTED, "never-started"],
+  [StopOutcome.TERMINATED, "terminated"],
+  [StopOutcome.FORCE_ENDED, "force-ended"],
+]);
+
+/** The JSON name of a stop outcome; null for UNSPECIFIED (or one this CLI does not know). */
+export function stopOutcomeName(outcome: StopOutcome): StopOutcomeName | null {
+  return STOP_OUTCOME_NAMES.get(outcome) ?? null;
+}
 
 export const STATE_BY_NAME: ReadonlyMap<JobStateName, JobState> = new Map(
   [...STATE_NAMES].map(([state, name]) => [name, state]),
@@ -84,6 +116,10 @@ function limitsJson(limits: Limits | undefined): LimitsJson {
     ioReadBytesPerSecond: optionalNumber(limits?.ioReadBytesPerSecond),
     ioWriteBytesPerSecond: optionalNumber(limits?.ioWriteBytesPerSecond),
     pids: limits?.pids ?? null,
+    cpuWeight: limits?.cpuWeight ?? null,
+    ioWeight: limits?.ioWeight ?? null,
+    ioReadIopsPerSecond: optionalNumber(limits?.ioReadIopsPerSecond),
+    ioWriteIopsPerSecond: optionalNumber(limits?.ioWriteIopsPerSecond),
   };
 }
 
@@ -109,11 +145,13 @@ export function jobToJson(job: Job): JobJson {
     // An unknown state (a newer server) reads as "starting": not final, so
     // nothing treats the job as ended.
     state: STATE_NAMES.get(job.state) ?? "starting",
+    queuePosition: job.queuePosition ?? null,
     exitCode: job.exitCode ?? null,
     signal: job.signal ?? null,
     oomKilled: job.oomKilled,
     reason: job.reason,
     pid: job.pid === 0 ? null : job.pid,
+    uid: job.uid ?? null,
     createdAt: iso(job.createdAt),
     startedAt: iso(job.startedAt),
     endedAt: iso(job.endedAt),
@@ -124,6 +162,7 @@ export function jobToJson(job: Job): JobJson {
     outputBytes: Number(job.outputBytes),
     envNames: [...job.envNames],
     cwd: job.cwd === "" ? null : job.cwd,
+    stopOutcome: stopOutcomeName(job.stopOutcome),
   };
 }
 

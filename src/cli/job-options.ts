@@ -16,9 +16,14 @@ import { parseSize } from "./sizes.ts";
 export const JOB_OPTIONS = {
   cpu: { type: "string" },
   memory: { type: "string" },
+  "memory-limit": { type: "string" },
   "io-read": { type: "string" },
   "io-write": { type: "string" },
+  "io-read-iops": { type: "string" },
+  "io-write-iops": { type: "string" },
   pids: { type: "string" },
+  "cpu-weight": { type: "string" },
+  "io-weight": { type: "string" },
   env: { type: "string", short: "e", multiple: true },
   cwd: { type: "string" },
   timeout: { type: "string" },
@@ -26,10 +31,17 @@ export const JOB_OPTIONS = {
 
 export const JOB_OPTIONS_HELP = `Limits (unset: the server's defaults):
   --cpu CORES          CPU time in cores, fractional (0.5 = half a core)
-  --memory SIZE        memory, no swap on top (e.g. 256M, 1.5G)
+  --memory SIZE        memory, no swap on top (e.g. 256M, 1.5G); also --memory-limit
   --io-read SIZE       disk read bandwidth per second, per disk (e.g. 10M)
   --io-write SIZE      disk write bandwidth per second, per disk
+  --io-read-iops N     disk read operations per second, per disk
+  --io-write-iops N    disk write operations per second, per disk
   --pids N             most processes and threads at once
+  --cpu-weight N       CPU share under contention, 1-10000 (100 = normal); never
+                       caps an idle host
+  --io-weight N        disk share, 1-10000 (100 = normal); only where the disk's
+                       scheduler honours it (BFQ): elsewhere the server refuses the
+                       job, or runs it with the weight listed as not in force
   SIZE is bytes with an optional K, M, G or T suffix, all 1024-based
   (K = KiB = KB = 1024; 1.5G = 1610612736).
 Job:
@@ -57,6 +69,17 @@ function positiveInteger(text: string, option: string): number {
   const value = positiveNumber(text, option);
   if (!Number.isSafeInteger(value))
     throw new UsageError(`${option} ${JSON.stringify(text)} is not a whole number`);
+  return value;
+}
+
+/** A weight: a whole number 1-10000, as cgroup v2's cpu.weight and io.weight take. */
+function weight(text: string, option: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < 1 || value > 10_000) {
+    throw new UsageError(
+      `${option} ${JSON.stringify(text)} is not a weight: give a whole number from 1 to 10000 (100 = normal)`,
+    );
+  }
   return value;
 }
 
@@ -89,6 +112,7 @@ const OPTIONS = {
   ...HELP_OPTION,
   detach: { type: "boolean", short: "d" },
   json: { type: "boolean" },
+  "reconnect-timeout": { type: "string" },
 } as const;
 
 /** Parses `argv` of run/start: our options, then the job's command. */
@@ -115,13 +139,28 @@ export function parseJobCommand(command: string, argv: readonly string[], env: N
 
   const limits = create(LimitsSchema);
   if (values.cpu !== undefined) limits.cpu = positiveNumber(values.cpu, "--cpu");
+  if (values.memory !== undefined && values["memory-limit"] !== undefined) {
+    throw new UsageError("--memory and --memory-limit are the same option: give one", command);
+  }
   if (values.memory !== undefined)
     limits.memoryBytes = BigInt(parseSize(values.memory, "--memory"));
+  if (values["memory-limit"] !== undefined)
+    limits.memoryBytes = BigInt(parseSize(values["memory-limit"], "--memory-limit"));
   if (values["io-read"] !== undefined)
     limits.ioReadBytesPerSecond = BigInt(parseSize(values["io-read"], "--io-read"));
   if (values["io-write"] !== undefined)
     limits.ioWriteBytesPerSecond = BigInt(parseSize(values["io-write"], "--io-write"));
+  if (values["io-read-iops"] !== undefined)
+    limits.ioReadIopsPerSecond = BigInt(positiveInteger(values["io-read-iops"], "--io-read-iops"));
+  if (values["io-write-iops"] !== undefined)
+    limits.ioWriteIopsPerSecond = BigInt(
+      positiveInteger(values["io-write-iops"], "--io-write-iops"),
+    );
   if (values.pids !== undefined) limits.pids = positiveInteger(values.pids, "--pids");
+  if (values["cpu-weight"] !== undefined)
+    limits.cpuWeight = weight(values["cpu-weight"], "--cpu-weight");
+  if (values["io-weight"] !== undefined)
+    limits.ioWeight = weight(values["io-weight"], "--io-weight");
   request.limits = limits;
   request.env = parseEnv(values.env ?? [], env);
   if (values.cwd !== undefined) request.cwd = values.cwd;

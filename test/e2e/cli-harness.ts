@@ -123,14 +123,22 @@ export interface CliServer {
   dispose(): Promise<void>;
 }
 
-export async function startCliServer(): Promise<CliServer> {
+let serverCount = 0;
+
+export interface CliServerOptions {
+  /** More `serve` options (capacity flags...). */
+  args?: readonly string[];
+}
+
+export async function startCliServer(options: CliServerOptions = {}): Promise<CliServer> {
   const root = await mkdtemp(join(tmpdir(), "jw-e2e-"));
   // The jobs' uids must pass through to their scratch folders in the state dir.
   await chmod(root, 0o711);
   const stateDir = join(root, "state");
   const tlsDir = join(root, "tls");
   const configDir = join(root, "client");
-  const cgroupParent = `jobworker-e2e-${process.pid}`;
+  // Unique per server: a test file may run more than one at once.
+  const cgroupParent = `jobworker-e2e-${process.pid}-${(serverCount += 1)}`;
   const child = spawn(
     process.execPath,
     [
@@ -146,6 +154,7 @@ export async function startCliServer(): Promise<CliServer> {
       cgroupParent,
       "--log-level",
       "warn",
+      ...(options.args ?? []),
     ],
     { env: cleanEnv({ JOBWORKER_CONFIG_DIR: configDir }), stdio: ["ignore", "pipe", "pipe"] },
   );

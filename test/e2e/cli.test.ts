@@ -38,6 +38,9 @@ const JOB_KEYS = [
   "timeoutMs",
   "usage",
   "outputBytes",
+  "queuePosition",
+  "uid",
+  "stopOutcome",
 ];
 
 let server: CliServer;
@@ -58,7 +61,7 @@ function idOf(stdout: string): string {
 
 function assertJobShape(job: Record<string, unknown>): void {
   for (const key of JOB_KEYS) assert.ok(key in job, `job object lacks ${key}`);
-  assert.match(String(job["state"]), /^(starting|running|succeeded|failed|stopped)$/);
+  assert.match(String(job["state"]), /^(queued|starting|running|succeeded|failed|stopped)$/);
 }
 
 describe("jobworker serve", () => {
@@ -87,10 +90,12 @@ describe("jobworker serve", () => {
 
 describe("run", () => {
   it("streams the output and exits with the job's status: 0, 3, 137", async () => {
+    // Half a core each, so all three fit within the host's capacity at once
+    // (a queued job would add a line on stderr).
     const [ok, three, killed] = await Promise.all([
-      server.cli(["run", "--", "echo", "hello"]),
-      server.cli(["run", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]),
-      server.cli(["run", "--", "sh", "-c", "echo before; kill -KILL $$"]),
+      server.cli(["run", "--cpu", "0.5", "--", "echo", "hello"]),
+      server.cli(["run", "--cpu", "0.5", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]),
+      server.cli(["run", "--cpu", "0.5", "--", "sh", "-c", "echo before; kill -KILL $$"]),
     ]);
     assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, "hello\n", ""]);
     assert.deepEqual([three.code, three.stdout, three.stderr], [3, "out\nerr\n", ""]);
@@ -126,28 +131,80 @@ describe("run", () => {
     assert.equal(fromOffset.stdout, expected.slice(7));
   });
 
-  it("splits one quoted string without a shell, and refuses one that needs a shell", async () => {
+  it("takes the designs' own example lines as they are written", async () => {
+    // start "echo 'Life is Great'": split by quoting rules, no shell.
     const started = await server.cli(["start", "echo 'Life is Great'"]);
     assert.equal(started.code, 0, started.stderr);
     const id = idOf(started.stdout);
-    const waited = await server.cli(["wait", id]);
-    assert.equal(waited.code, 0);
-    assert.equal((await server.cli(["logs", id])).stdout, "Life is Great\n");
-
-    const [withFlag, refused] = await Promise.all([
-      server.cli(["start", `--server=${server.address}`, "ls", "-la"]),
-      server.cli(["start", "echo $HOME | wc -c"]),
+    // stream ID and tail --job=ID follow to the end; status ID shows it.
+    const [stream, tail] = await Promise.all([
+      server.cli(["stream", id]),
+      server.cli(["tail", `--job=${id}`]),
     ]);
+    for (const result of [stream, tail])
+      assert.deepEqual([result.code, result.stdout, result.stderr], [0, "Life is Great\n", ""]);
+    const status = await server.cli(["status", id]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`^ID: +${id}$`, "m"));
+    assert.match(status.stdout, /^Command: +echo 'Life is Great'$/m);
+    assert.match(status.stdout, /^State: +succeeded \(exited with code 0\)$/m);
+
+    // start --server=HOST:PORT ls -la: our options end at "ls".
+    const withFlag = await server.cli(["start", `--server=${server.address}`, "ls", "-la"]);
     assert.equal(withFlag.code, 0, withFlag.stderr);
     const listing = await server.cli(["logs", "-f", idOf(withFlag.stdout)]);
     assert.match(listing.stdout, /^total \d+/);
 
-    assert.equal(refused.code, 2);
-    assert.equal(refused.stdout, "");
-    assert.match(
-      refused.stderr,
-      /^jobworker: the command "echo \$HOME \| wc -c" needs a shell \(.*\); .* write -- sh -c 'echo \$HOME \| wc -c' to use one\n$/,
+    // stop ID and stop --job=ID.
+    const [a, b] = await Promise.all([
+      server.cli(["start", "sleep 30"]),
+      server.cli(["start", "sleep 30"]),
+    ]);
+    const [stopA, stopB] = await Promise.all([
+      server.cli(["stop", idOf(a.stdout)]),
+      server.cli(["stop", `--job=${idOf(b.stdout)}`]),
+    ]);
+    for (const [result, start] of [
+      [stopA, a],
+      [stopB, b],
+    ] as const) {
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(
+        result.stdout,
+        `job ${idOf(start.stdout)} stopped: ended after SIGTERM (killed by SIGTERM)\n`,
+      );
+    }
+  });
+
+  it("refuses a command string that needs a shell, with the hint, before connecting", async () => {
+    const needsShell = [
+      "echo $HOME | wc -c",
+      "ls *.txt",
+      "echo hi > out.txt",
+      "make && make install",
+      "echo $(date)",
+      "echo `date`",
+      "sleep 1; echo done",
+    ];
+    // No server at this address: a refusal must not need one.
+    const results = await Promise.all(
+      needsShell.map((line) => server.cli(["start", "--server", "127.0.0.1:1", line])),
     );
+    results.forEach((result, i) => {
+      const line = needsShell[i] ?? "";
+      assert.equal(result.code, 2, `${line}: ${result.stderr}`);
+      assert.equal(result.stdout, "");
+      const lines = result.stderr.split("\n");
+      assert.equal(lines.length, 2, result.stderr);
+      assert.ok(
+        lines[0]?.startsWith(`jobworker: the command ${JSON.stringify(line)} needs a shell (`),
+        result.stderr,
+      );
+      assert.ok(lines[0]?.endsWith(`write -- sh -c '${line}' to use one`), result.stderr);
+    });
+    const assignment = await server.cli(["start", "--server", "127.0.0.1:1", "FOO=1 env"]);
+    assert.equal(assignment.code, 2);
+    assert.match(assignment.stderr, /pass it as --env FOO=VALUE instead/);
   });
 
   it("first Ctrl-C stops the job and keeps streaming until it has ended", async () => {
@@ -184,10 +241,16 @@ describe("run", () => {
       "--json",
       "--cpu",
       "0.5",
-      "--memory",
+      "--memory-limit",
       "64M",
       "--pids",
       "32",
+      "--cpu-weight",
+      "300",
+      "--io-read-iops",
+      "100",
+      "--io-write-iops",
+      "50",
       "--env",
       "GREETING=hi there",
       "--timeout",
@@ -206,12 +269,47 @@ describe("run", () => {
       ioReadBytesPerSecond: null,
       ioWriteBytesPerSecond: null,
       pids: 32,
+      cpuWeight: 300,
+      ioWeight: null,
+      ioReadIopsPerSecond: 100,
+      ioWriteIopsPerSecond: 50,
     });
+    assert.deepEqual(job["limitsNotInForce"], []);
     assert.equal(job["timeoutMs"], 60_000);
     assert.ok((job["envNames"] as string[]).includes("GREETING"));
     const id = String(job["id"]);
-    await server.cli(["wait", id]);
-    assert.equal((await server.cli(["logs", id])).stdout, "hi there\n");
+    const [, status] = await Promise.all([
+      server.cli(["wait", id]),
+      server.cli(["status", "--json", id]),
+    ]);
+    const limits = (JSON.parse(status.stdout) as { limits: Record<string, unknown> }).limits;
+    assert.deepEqual(
+      [limits["cpuWeight"], limits["ioReadIopsPerSecond"], limits["ioWriteIopsPerSecond"]],
+      [300, 100, 50],
+    );
+    const [logs, text] = await Promise.all([server.cli(["logs", id]), server.cli(["status", id])]);
+    assert.equal(logs.stdout, "hi there\n");
+    assert.match(text.stdout, /^ {2}memory +64 MiB +in force$/m);
+    assert.match(text.stdout, /^ {2}cpu weight +300 \(100 = normal\) +in force$/m);
+    assert.match(text.stdout, /^ {2}io write ops +50 IOPS +in force$/m);
+    assert.match(text.stdout, /^ {2}io read +none$/m);
+  });
+
+  it("checks the new limit flags' values, and the server refuses an io weight it cannot enforce", async () => {
+    const [badWeight, both, ioWeight] = await Promise.all([
+      server.cli(["start", "--cpu-weight", "0", "--", "true"]),
+      server.cli(["start", "--memory", "1G", "--memory-limit", "1G", "--", "true"]),
+      server.cli(["start", "--io-weight", "200", "--", "true"]),
+    ]);
+    assert.equal(badWeight.code, 2);
+    assert.match(badWeight.stderr, /^jobworker: --cpu-weight "0" is not a weight: .*1 to 10000/);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--memory and --memory-limit are the same option/);
+    // This host's disks have no BFQ scheduler, and this server does not allow
+    // unenforced limits (see cli-capacity.test.ts for one that does).
+    assert.equal(ioWeight.code, 1);
+    assert.equal(ioWeight.stdout, "");
+    assert.match(ioWeight.stderr, /^jobworker: .*io.?weight/i);
   });
 });
 
@@ -249,10 +347,7 @@ describe("status, ps, stop, wait, watch", () => {
     const waiting = server.cli(["wait", id]);
     const stopped = await server.cli(["stop", "--grace", "1s", `--job=${id}`]);
     assert.equal(stopped.code, 0, stopped.stderr);
-    assert.equal(
-      stopped.stdout,
-      `${id} stopped: stopped by request: ended after SIGTERM (killed by SIGTERM)\n`,
-    );
+    assert.equal(stopped.stdout, `job ${id} stopped: ended after SIGTERM (killed by SIGTERM)\n`);
     const waited = await waiting;
     assert.equal(waited.code, 143);
     assert.match(waited.stderr, /stopped by request/);
@@ -260,9 +355,10 @@ describe("status, ps, stop, wait, watch", () => {
     const again = await server.cli(["stop", "--json", id]);
     assert.equal(again.code, 0);
     const final = JSON.parse(again.stdout) as Record<string, unknown>;
+    assertJobShape(final);
     assert.deepEqual(
-      [final["state"], final["signal"], final["exitCode"]],
-      ["stopped", "SIGTERM", null],
+      [final["state"], final["signal"], final["exitCode"], final["outcome"], final["stopOutcome"]],
+      ["stopped", "SIGTERM", null, "already-ended", "terminated"],
     );
 
     const [running, all] = await Promise.all([
@@ -273,14 +369,31 @@ describe("status, ps, stop, wait, watch", () => {
     assert.ok(all.stdout.split("\n").includes(id));
   });
 
-  it("stop says when a job had ended on its own", async () => {
-    const id = idOf((await server.cli(["start", "--", "true"])).stdout);
-    await server.cli(["wait", id]);
-    const result = await server.cli(["stop", id]);
-    assert.equal(
-      result.stdout,
-      `${id} succeeded: exited with code 0 (it had ended before the stop)\n`,
+  it("stop says when a job had ended on its own, and when it had to be killed", async () => {
+    const ended = idOf((await server.cli(["start", "--", "true"])).stdout);
+    // Ignores SIGTERM (sh and, inheriting that, sleep): only SIGKILL ends it.
+    const stubborn = idOf(
+      (await server.cli(["start", "--", "sh", "-c", "trap '' TERM; sleep 30"])).stdout,
     );
+    await server.cli(["wait", ended]);
+    const [already, forced] = await Promise.all([
+      server.cli(["stop", ended]),
+      server.cli(["stop", "--json", "--grace", "500ms", stubborn]),
+    ]);
+    assert.equal(already.code, 0);
+    assert.equal(already.stdout, `job ${ended} had already ended: exited with code 0\n`);
+    assert.equal(forced.code, 0, forced.stderr);
+    const job = JSON.parse(forced.stdout) as Record<string, unknown>;
+    assert.deepEqual(
+      [job["state"], job["signal"], job["outcome"], job["stopOutcome"]],
+      ["stopped", "SIGKILL", "force-ended", "force-ended"],
+    );
+    assert.equal(
+      job["reason"],
+      "stopped by request: killed with SIGKILL after the 500 ms grace period",
+    );
+    const text = await server.cli(["status", stubborn]);
+    assert.match(text.stdout, /^Stop outcome: +force-ended$/m);
   });
 
   it("watch and status -w follow the job until it ends", async () => {
@@ -399,7 +512,7 @@ describe("certificates and connections", () => {
       JOBWORKER_CERT: join(server.tlsDir, `${user}.crt`),
       JOBWORKER_KEY: join(server.tlsDir, `${user}.key`),
     });
-    const started = await server.cli(["start", "--", "sleep", "0.5"], as("alice"));
+    const started = await server.cli(["start", "--", "sleep", "30"], as("alice"));
     assert.equal(started.code, 0, started.stderr);
     const id = idOf(started.stdout);
     const [bobPs, bobStatus, bobStop, alicePs, adminPs] = await Promise.all([
@@ -418,7 +531,28 @@ describe("certificates and connections", () => {
       assert.equal(result.code, 1);
       assert.equal(result.stderr, `jobworker: job ${id} not found\n`);
     }
-    await server.cli(["wait", id], as("alice"));
+
+    // A unique prefix (4+ characters) names a job among those the caller sees;
+    // another user's job answers exactly as a job that does not exist.
+    const prefix = id.slice(0, 8);
+    const missing = id.startsWith("0000") ? "ffffffff" : "00000000";
+    const [alicePrefix, bobPrefix, bobMissing, bobLogs, adminPrefix] = await Promise.all([
+      server.cli(["status", "--json", prefix], as("alice")),
+      server.cli(["status", prefix], as("bob")),
+      server.cli(["status", missing], as("bob")),
+      server.cli(["logs", "-f", prefix], as("bob")),
+      server.cli(["stop", "--json", prefix]),
+    ]);
+    assert.equal(alicePrefix.code, 0, alicePrefix.stderr);
+    assert.equal((JSON.parse(alicePrefix.stdout) as { id: string }).id, id);
+    assert.deepEqual(
+      [bobPrefix.code, bobPrefix.stdout, bobPrefix.stderr.replace(prefix, "X")],
+      [bobMissing.code, bobMissing.stdout, bobMissing.stderr.replace(missing, "X")],
+    );
+    assert.equal(bobPrefix.stderr, `jobworker: job ${prefix} not found\n`);
+    assert.equal(bobLogs.stderr, `jobworker: job ${prefix} not found\n`);
+    assert.equal(adminPrefix.code, 0, adminPrefix.stderr);
+    assert.equal((JSON.parse(adminPrefix.stdout) as { id: string }).id, id);
   });
 
   it("missing, mismatched, foreign and expired certificates give the promised errors", async () => {

@@ -2,10 +2,17 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { JobSchema, JobState } from "../../src/gen/jobworker/v1/jobworker_pb.js";
+import { JobSchema, JobState, StopOutcome } from "../../src/gen/jobworker/v1/jobworker_pb.js";
 import { colorEnabled, painter } from "../../src/cli/colors.ts";
 import { endNeedsExplaining, jobExitStatus } from "../../src/cli/exit-status.ts";
-import { formatJobTable, formatTable, timeAgo } from "../../src/cli/format.ts";
+import { describeStop } from "../../src/cli/commands/stop.ts";
+import {
+  formatJobTable,
+  formatLimits,
+  formatStatus,
+  formatTable,
+  timeAgo,
+} from "../../src/cli/format.ts";
 import { jobToJson } from "../../src/cli/job-json.ts";
 
 describe("jobToJson", () => {
@@ -29,11 +36,13 @@ describe("jobToJson", () => {
       command: "sleep",
       args: ["1"],
       state: "running",
+      queuePosition: null,
       exitCode: null,
       signal: null,
       oomKilled: false,
       reason: "running",
       pid: null,
+      uid: null,
       createdAt: "2026-01-02T03:04:05.678Z",
       startedAt: null,
       endedAt: null,
@@ -43,6 +52,10 @@ describe("jobToJson", () => {
         ioReadBytesPerSecond: null,
         ioWriteBytesPerSecond: null,
         pids: null,
+        cpuWeight: null,
+        ioWeight: null,
+        ioReadIopsPerSecond: null,
+        ioWriteIopsPerSecond: null,
       },
       limitsNotInForce: [],
       timeoutMs: null,
@@ -59,18 +72,65 @@ describe("jobToJson", () => {
       outputBytes: 12,
       envNames: [],
       cwd: null,
+      stopOutcome: null,
     });
+  });
+
+  it("carries the queue position, uid, stop outcome and the newer limits", () => {
+    const job = jobToJson(
+      create(JobSchema, {
+        state: JobState.QUEUED,
+        queuePosition: 2,
+        uid: 600123,
+        stopOutcome: StopOutcome.FORCE_ENDED,
+        limits: {
+          cpuWeight: 300,
+          ioWeight: 50,
+          ioReadIopsPerSecond: 100n,
+          ioWriteIopsPerSecond: 7n,
+        },
+        limitsNotInForce: ["ioWeight"],
+      }),
+    );
+    assert.deepEqual(
+      [job.state, job.queuePosition, job.uid, job.stopOutcome, job.limitsNotInForce],
+      ["queued", 2, 600123, "force-ended", ["ioWeight"]],
+    );
+    assert.deepEqual(
+      [
+        job.limits.cpuWeight,
+        job.limits.ioWeight,
+        job.limits.ioReadIopsPerSecond,
+        job.limits.ioWriteIopsPerSecond,
+      ],
+      [300, 50, 100, 7],
+    );
+    const outcomes = [
+      StopOutcome.UNSPECIFIED,
+      StopOutcome.ALREADY_ENDED,
+      StopOutcome.NEVER_STARTED,
+      StopOutcome.TERMINATED,
+      StopOutcome.FORCE_ENDED,
+    ].map((stopOutcome) => jobToJson(create(JobSchema, { stopOutcome })).stopOutcome);
+    assert.deepEqual(outcomes, [
+      null,
+      "already-ended",
+      "never-started",
+      "terminated",
+      "force-ended",
+    ]);
   });
 
   it("names every state", () => {
     const names = [
+      JobState.QUEUED,
       JobState.STARTING,
       JobState.RUNNING,
       JobState.SUCCEEDED,
       JobState.FAILED,
       JobState.STOPPED,
     ].map((state) => jobToJson(create(JobSchema, { state })).state);
-    assert.deepEqual(names, ["starting", "running", "succeeded", "failed", "stopped"]);
+    assert.deepEqual(names, ["queued", "starting", "running", "succeeded", "failed", "stopped"]);
   });
 });
 
@@ -148,6 +208,82 @@ describe("formatting", () => {
     assert.match(
       row ?? "",
       /^0b5c8f7e-1111-4222-8333-944455556666 {2}alice {2}sh -c 'exit 3' {2}failed {2}3 {5}1 minute ago$/,
+    );
+  });
+
+  it("shows a queued job's place in the queue in ps and status", () => {
+    const job = jobToJson(
+      create(JobSchema, { id: "q", command: "true", state: JobState.QUEUED, queuePosition: 2 }),
+    );
+    assert.match(formatJobTable([job]).split("\n")[1] ?? "", / queued \(#2\) +- /);
+    const status = formatStatus(job);
+    assert.match(status, /^State: +queued \(#2\)$/m);
+    assert.match(status, /^Queue: +#2$/m);
+  });
+
+  it("lists every limit in status with its requested value and whether it is in force", () => {
+    const job = jobToJson(
+      create(JobSchema, {
+        state: JobState.STOPPED,
+        stopOutcome: StopOutcome.TERMINATED,
+        limits: { cpu: 0.5, memoryBytes: 64n * 1024n * 1024n, ioWeight: 200, cpuWeight: 300 },
+        limitsNotInForce: ["ioWeight"],
+      }),
+    );
+    const lines = formatLimits(job);
+    assert.equal(lines.length, 10);
+    assert.match(lines[0] ?? "", /^ {2}limit +requested +effective$/);
+    const text = formatStatus(job);
+    assert.match(text, /^ {2}cpu +0\.5 cores +in force$/m);
+    assert.match(text, /^ {2}memory +64 MiB +in force$/m);
+    assert.match(text, /^ {2}io read ops +none$/m);
+    assert.match(text, /^ {2}cpu weight +300 \(100 = normal\) +in force$/m);
+    assert.match(text, /^ {2}io weight +200 \(100 = normal\) +NOT in force on this host$/m);
+    assert.match(text, /^Stop outcome: +terminated$/m);
+  });
+
+  it("says how a stop ended the job, from the stop's outcome", () => {
+    const job = (state: JobState, reason: string, exitCode?: number) =>
+      jobToJson(
+        create(JobSchema, {
+          id: "J",
+          state,
+          reason,
+          ...(exitCode === undefined ? {} : { exitCode }),
+        }),
+      );
+    assert.equal(
+      describeStop(job(JobState.SUCCEEDED, "exited with code 0", 0), "already-ended"),
+      "job J had already ended: exited with code 0\n",
+    );
+    assert.equal(
+      describeStop(
+        job(JobState.STOPPED, "stopped by request: ended after SIGTERM (exited with code 7)", 7),
+        "terminated",
+      ),
+      "job J stopped: ended after SIGTERM (exited with code 7)\n",
+    );
+    assert.equal(
+      describeStop(
+        job(
+          JobState.STOPPED,
+          "stopped by request: killed with SIGKILL after the 10 s grace period",
+        ),
+        "force-ended",
+      ),
+      "job J force-ended: killed with SIGKILL after the 10 s grace period\n",
+    );
+    assert.equal(
+      describeStop(job(JobState.STOPPED, "stopped by request before it started"), "never-started"),
+      "job J stopped before it started (it was queued)\n",
+    );
+    // A timeout's stop already under way keeps its own reason.
+    assert.equal(
+      describeStop(
+        job(JobState.FAILED, "timed out after 1 s: ended after SIGTERM (killed by SIGTERM)"),
+        "terminated",
+      ),
+      "job J failed: timed out after 1 s: ended after SIGTERM (killed by SIGTERM)\n",
     );
   });
 

@@ -5,7 +5,7 @@ import { parseDuration, formatDuration } from "../../src/cli/durations.ts";
 import { UsageError } from "../../src/cli/errors.ts";
 import { jobIdFrom, splitAtCommand } from "../../src/cli/command.ts";
 import { parseJobCommand } from "../../src/cli/job-options.ts";
-import { parseListen } from "../../src/cli/commands/serve.ts";
+import { capacityFromFlags, describeCapacity, parseListen } from "../../src/cli/commands/serve.ts";
 
 describe("parseSize", () => {
   it("reads bytes and 1024-based K, M, G, T in any spelling", () => {
@@ -168,6 +168,46 @@ describe("parseJobCommand", () => {
     assert.equal(request.timeoutMs, 60_000n);
   });
 
+  it("takes the weights, IOPS caps and --memory-limit (= --memory)", () => {
+    const { request } = parseJobCommand(
+      "start",
+      [
+        "--memory-limit",
+        "1G",
+        "--cpu-weight",
+        "300",
+        "--io-weight=10000",
+        "--io-read-iops",
+        "100",
+        "--io-write-iops",
+        "50",
+        "sleep",
+        "1",
+      ],
+      {},
+    );
+    const limits = request.limits;
+    assert.ok(limits);
+    assert.equal(limits.memoryBytes, 1024n ** 3n);
+    assert.equal(limits.cpuWeight, 300);
+    assert.equal(limits.ioWeight, 10_000);
+    assert.equal(limits.ioReadIopsPerSecond, 100n);
+    assert.equal(limits.ioWriteIopsPerSecond, 50n);
+    assert.deepEqual([request.command, ...request.args], ["sleep", "1"]);
+    for (const bad of ["0", "10001", "1.5", "x", "-3"]) {
+      assert.throws(
+        () => parseJobCommand("start", [`--cpu-weight=${bad}`, "true"], {}),
+        (err: unknown) => err instanceof UsageError && /1 to 10000/.test(err.message),
+        bad,
+      );
+    }
+    assert.throws(() => parseJobCommand("start", ["--io-read-iops", "0", "true"], {}), UsageError);
+    assert.throws(
+      () => parseJobCommand("start", ["--memory", "1G", "--memory-limit", "2G", "true"], {}),
+      /same option/,
+    );
+  });
+
   it("leaves unset limits unset (the server's defaults apply)", () => {
     const { request } = parseJobCommand("run", ["--", "true"], {});
     assert.equal(request.limits?.cpu, undefined);
@@ -231,5 +271,36 @@ describe("parseListen", () => {
     assert.deepEqual(parseListen("localhost:1"), { host: "localhost", port: 1 });
     assert.throws(() => parseListen("localhost"), /not HOST:PORT/);
     assert.throws(() => parseListen("h:70000"), /not a port number/);
+  });
+});
+
+describe("serve's capacity flags", () => {
+  it("reads sizes, cores and counts, and says what is in force", () => {
+    assert.deepEqual(
+      capacityFromFlags({
+        "capacity-memory": "16G",
+        "capacity-cpu": "1.5",
+        "capacity-pids": "20000",
+        "max-running": "100",
+      }),
+      { memoryBytes: 16 * 1024 ** 3, cpu: 1.5, pids: 20000, maxRunning: 100 },
+    );
+    assert.deepEqual(capacityFromFlags({}), {});
+    for (const bad of [
+      { "capacity-memory": "0" },
+      { "capacity-cpu": "-1" },
+      { "capacity-pids": "2.5" },
+      { "max-running": "lots" },
+    ]) {
+      assert.throws(() => capacityFromFlags(bad), UsageError);
+    }
+    assert.equal(
+      describeCapacity({ memoryBytes: 23192823398, cpu: 2, pids: 3774873, maxRunning: 1024 }),
+      "capacity: 21.6 GiB memory, 2 cores, 3774873 processes, 1024 jobs",
+    );
+    assert.equal(
+      describeCapacity({ memoryBytes: 512 * 1024 ** 2, cpu: 1, pids: 1, maxRunning: 1 }),
+      "capacity: 512 MiB memory, 1 core, 1 process, 1 job",
+    );
   });
 });

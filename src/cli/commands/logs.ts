@@ -16,11 +16,14 @@ import {
 } from "../command.ts";
 import { connect } from "../connection.ts";
 import { EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
+import { followOutput } from "../follow-output.ts";
+import { RECONNECT_OPTION, RECONNECT_OPTION_HELP, reconnectTimeoutFrom } from "../reconnect.ts";
 
 const OPTIONS = {
   ...CLIENT_OPTIONS,
   ...HELP_OPTION,
   ...JOB_OPTION,
+  ...RECONNECT_OPTION,
   follow: { type: "boolean", short: "f" },
   from: { type: "string" },
   tail: { type: "string", short: "n" },
@@ -41,10 +44,16 @@ ${what}
 Options:
 ${alwaysFollow ? "" : "  -f, --follow         wait for new output until the job ends\n"}  --from OFFSET        start at this byte of the output (0 = the first)
   -n, --tail N         only the last N lines (then follow, with -f)
+${RECONNECT_OPTION_HELP}
 ${CLIENT_OPTIONS_HELP}
 
+While following, a dropped connection is reconnected and the output resumes
+at the exact byte reached: nothing is lost or repeated on stdout, and one line
+on stderr says so. A job is named by its ID or a unique prefix of it (4+ chars).
+
 Exit status: 0 when the output was written (whatever the job's own status);
-1 when the job is not found or the server cannot be reached.
+1 when the job is not found or the server cannot be reached (or could not be
+reached again within the reconnect timeout).
 `;
 }
 
@@ -107,6 +116,7 @@ export function logsCommand(name: string, alwaysFollow: boolean): CommandModule 
       const tail =
         values.tail === undefined ? undefined : nonNegativeInteger(values.tail, "--tail");
       const follow = alwaysFollow || values.follow === true;
+      const reconnectTimeoutMs = reconnectTimeoutFrom(values["reconnect-timeout"], io.env);
 
       const connection = await connect(values, {
         env: io.env,
@@ -117,13 +127,16 @@ export function logsCommand(name: string, alwaysFollow: boolean): CommandModule 
       try {
         const offset =
           tail === undefined ? from : await tailOffset(connection.client, id, tail, from);
-        for await (const message of connection.client.streamOutput({
+        await followOutput(connection, {
           id,
-          offset: BigInt(offset),
+          offset,
           follow,
-        })) {
-          await writeAll(io.stdout, message.data);
-        }
+          write: (data) => writeAll(io.stdout, data),
+          reconnectTimeoutMs,
+          notice: (line) => {
+            printError(io, line);
+          },
+        });
         return EXIT_OK;
       } catch (err) {
         throw connection.explain(err, id);

@@ -11,8 +11,8 @@ import { jobToJson, toJsonText } from "../job-json.ts";
 
 export const help = `Usage: jobworker ps [OPTIONS]
 
-Lists running jobs (with -a, all jobs), oldest first: yours, or every job
-for the observer and admin roles.
+Lists jobs that have not ended (queued, starting, running; with -a, all
+jobs), oldest first: yours, or every job for the observer and admin roles.
 
 Options:
   -a, --all            include jobs that have ended
@@ -21,8 +21,9 @@ Options:
   --json               print an array of job objects (see status --help)
 ${CLIENT_OPTIONS_HELP}
 
-Columns: ID (the full job ID), OWNER, COMMAND, STATE, EXIT (exit code, or the
-signal that ended the job), CREATED.
+Columns: ID (the full job ID), OWNER, COMMAND, STATE ("queued (#2)": second in
+the queue for capacity), EXIT (exit code, or the signal that ended the job),
+CREATED.
 `;
 
 const OPTIONS = {
@@ -52,7 +53,7 @@ export async function run(io: CommandIo): Promise<number> {
   let jobs;
   try {
     const response = await connection.client.listJobs({
-      states: values.all === true ? [] : [JobState.STARTING, JobState.RUNNING],
+      states: values.all === true ? [] : [JobState.QUEUED, JobState.STARTING, JobState.RUNNING],
       owner: values.owner ?? "",
     });
     jobs = response.jobs.map(jobToJson);

@@ -15,8 +15,10 @@ import { printError, writeAll, type CommandIo } from "../command.ts";
 import { connect } from "../connection.ts";
 import { EXIT_OK } from "../errors.ts";
 import { endNeedsExplaining, jobExitStatus } from "../exit-status.ts";
-import { JOB_OPTIONS_HELP, parseJobCommand } from "../job-options.ts";
 import { finalStatus } from "../final-status.ts";
+import { followOutput } from "../follow-output.ts";
+import { JOB_OPTIONS_HELP, parseJobCommand } from "../job-options.ts";
+import { RECONNECT_OPTION_HELP, reconnectTimeoutFrom } from "../reconnect.ts";
 import { startDetached } from "./start.ts";
 
 export const help = `Usage: jobworker run [OPTIONS] -- COMMAND [ARG...]
@@ -29,6 +31,7 @@ while it runs, and exits with the job's exit status.
 Options:
   -d, --detach         print only the job ID and return (see also: start)
   --json               with -d: print the job object instead of the ID
+${RECONNECT_OPTION_HELP}
 ${JOB_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
 
@@ -36,6 +39,11 @@ Ctrl-C: the first stops the job (SIGTERM, then SIGKILL after the server's grace
 period) and keeps showing output until it has ended; a second detaches at once
 (exit 130) and the stop completes on the server. Killing the CLI any other way
 leaves the job running; \`jobworker logs -f ID\` shows its output again.
+
+A job the server cannot start yet for lack of capacity waits in the queue
+(a line on stderr says so); its output follows once it starts. A dropped
+connection is reconnected (see --reconnect-timeout) without losing or
+repeating a byte of output.
 
 Exit status: the job's exit code; 128+N when signal N ended it (137 for
 SIGKILL); 127 when the command could not be started; 1 when the CLI could not
@@ -56,6 +64,10 @@ export async function run(io: CommandIo): Promise<number> {
     return EXIT_OK;
   }
   if (values.detach === true) return startDetached(io, values, request, values.json === true);
+  const reconnectTimeoutMs = reconnectTimeoutFrom(values["reconnect-timeout"], io.env);
+  const notice = (line: string): void => {
+    printError(io, line);
+  };
 
   const connection = await connect(values, {
     env: io.env,
@@ -63,7 +75,6 @@ export async function run(io: CommandIo): Promise<number> {
       printError(io, line);
     },
   });
-  const { client } = connection;
   const detach = new AbortController();
   let interrupts = 0;
   let id: string | undefined;
@@ -72,7 +83,7 @@ export async function run(io: CommandIo): Promise<number> {
     if (id === undefined) return;
     if (interrupts === 1) {
       printError(io, `stopping job ${id} (Ctrl-C again to detach and let it stop on its own)`);
-      client.stopJob({ id }).catch((err: unknown) => {
+      connection.client.stopJob({ id }).catch((err: unknown) => {
         printError(io, `could not stop job ${id}: ${connection.explain(err, id).message}`);
       });
     } else {
@@ -82,22 +93,37 @@ export async function run(io: CommandIo): Promise<number> {
   };
   process.on("SIGINT", onInterrupt);
   try {
-    const response = await client.startJob(request);
+    const response = await connection.client.startJob(request);
     if (response.job === undefined) throw new Error("the server answered without a job");
     id = response.job.id;
+    const position = response.job.queuePosition;
+    if (position !== undefined) {
+      printError(
+        io,
+        `job ${id} is queued (#${position}): waiting for room within the server's capacity`,
+      );
+    }
     // Ctrl-C before the job existed: nothing to stop, so stop it now.
     if (interrupts > 0) {
       interrupts = 0;
       onInterrupt();
     }
-    for await (const message of client.streamOutput(
-      { id, follow: true },
-      { signal: detach.signal },
-    )) {
-      await writeAll(io.stdout, message.data);
-    }
+    await followOutput(connection, {
+      id,
+      offset: 0,
+      follow: true,
+      verified: true,
+      write: (data) => writeAll(io.stdout, data),
+      reconnectTimeoutMs,
+      notice,
+      signal: detach.signal,
+    });
     if (detach.signal.aborted) return EXIT_INTERRUPTED;
-    const job = await finalStatus(client, id, detach.signal);
+    const job = await finalStatus(connection, id, {
+      reconnectTimeoutMs,
+      notice,
+      signal: detach.signal,
+    });
     if (endNeedsExplaining(job)) printError(io, `job ${job.id} ${job.state}: ${job.reason}`);
     return jobExitStatus(job);
   } catch (err) {

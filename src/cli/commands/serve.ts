@@ -36,6 +36,7 @@ import { Worker } from "../../worker/index.ts";
 import { CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE, defaultConfigDir } from "../client-config.ts";
 import { HELP_OPTION, noPositionals, type CommandIo } from "../command.ts";
 import { CliError, EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
+import { formatSize, parseSize } from "../sizes.ts";
 
 export const DEFAULT_LISTEN = { host: "127.0.0.1", port: 50051 };
 
@@ -58,8 +59,23 @@ Options:
   --cgroup-parent NAME parent cgroup of the jobs' cgroups (default jobworker)
   --log-level LEVEL    trace, debug, info (default), warn, error, silent
 
-Output: "listening on HOST:PORT" on stdout once the server accepts calls (the
-real port when 0 was asked for); the server's log as JSON lines on stderr.
+Capacity: what all running jobs together may reserve (each job its limits; a
+limit it leaves unset reserves the whole capacity of that resource). A job that
+does not fit beside the running ones waits in a first-in-first-out queue; one
+that could never fit is refused. The totals are also set on the parent cgroup,
+so the kernel enforces them. The flags win over the policy file's "capacity".
+  --capacity-memory SIZE   memory (e.g. 16G; default 90% of the host's memory)
+  --capacity-cpu CORES     CPU in cores, fractional (default all cores)
+  --capacity-pids N        processes and threads (default 90% of pid_max)
+  --max-running N          jobs starting or running at once (default 1024)
+  --allow-unenforced-limits
+                       run a job whose limits this host cannot all enforce (e.g.
+                       --io-weight without the BFQ scheduler), listing them as not
+                       in force in its status, instead of refusing it
+
+Output: the capacity in force ("capacity: 21.6 GiB memory, 2 cores, ...") and
+"listening on HOST:PORT" on stdout once the server accepts calls (the real port
+when 0 was asked for); the server's log as JSON lines on stderr.
 SIGINT/SIGTERM: graceful shutdown (running jobs are stopped), exit 0.
 `;
 
@@ -72,7 +88,63 @@ const OPTIONS = {
   policy: { type: "string" },
   "cgroup-parent": { type: "string" },
   "log-level": { type: "string" },
+  "capacity-memory": { type: "string" },
+  "capacity-cpu": { type: "string" },
+  "capacity-pids": { type: "string" },
+  "max-running": { type: "string" },
+  "allow-unenforced-limits": { type: "boolean" },
 } as const;
+
+interface CapacityFlags {
+  memoryBytes?: number;
+  cpu?: number;
+  pids?: number;
+  maxRunning?: number;
+}
+
+function positive(text: string, option: string, whole: boolean): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value <= 0) {
+    throw new UsageError(`${option} ${JSON.stringify(text)} is not a positive number`, "serve");
+  }
+  if (whole && !Number.isSafeInteger(value))
+    throw new UsageError(`${option} ${JSON.stringify(text)} is not a whole number`, "serve");
+  return value;
+}
+
+/** The --capacity-* and --max-running flags given, checked. */
+export function capacityFromFlags(values: {
+  "capacity-memory"?: string | undefined;
+  "capacity-cpu"?: string | undefined;
+  "capacity-pids"?: string | undefined;
+  "max-running"?: string | undefined;
+}): CapacityFlags {
+  const capacity: CapacityFlags = {};
+  const memory = values["capacity-memory"];
+  if (memory !== undefined) {
+    capacity.memoryBytes = parseSize(memory, "--capacity-memory");
+    if (capacity.memoryBytes <= 0)
+      throw new UsageError("--capacity-memory must be more than 0", "serve");
+  }
+  const cpu = values["capacity-cpu"];
+  if (cpu !== undefined) capacity.cpu = positive(cpu, "--capacity-cpu", false);
+  const pids = values["capacity-pids"];
+  if (pids !== undefined) capacity.pids = positive(pids, "--capacity-pids", true);
+  const running = values["max-running"];
+  if (running !== undefined) capacity.maxRunning = positive(running, "--max-running", true);
+  return capacity;
+}
+
+/** "capacity: 21.6 GiB memory, 2 cores, 3774873 processes, 1024 jobs". */
+export function describeCapacity(capacity: {
+  memoryBytes: number;
+  cpu: number;
+  pids: number;
+  maxRunning: number;
+}): string {
+  const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
+  return `capacity: ${formatSize(capacity.memoryBytes)} memory, ${plural(capacity.cpu, "core", "cores")}, ${plural(capacity.pids, "process", "processes")}, ${plural(capacity.maxRunning, "job", "jobs")}`;
+}
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
@@ -230,6 +302,7 @@ export async function run(io: CommandIo): Promise<number> {
       "serve",
     );
   }
+  const capacityFlags = capacityFromFlags(values);
   const stateDir = resolve(values["state-dir"] ?? defaultStateDir(io.env));
   const tlsDir = resolve(values["tls-dir"] ?? join(stateDir, "tls"));
   const say = (line: string): void => {
@@ -249,7 +322,11 @@ export async function run(io: CommandIo): Promise<number> {
   const worker = await Worker.open({
     stateDir,
     ...(values["cgroup-parent"] === undefined ? {} : { cgroupParent: values["cgroup-parent"] }),
+    // The flags win over the policy file, key by key.
+    capacity: { ...policy?.capacity, ...capacityFlags },
+    allowUnenforcedLimits: values["allow-unenforced-limits"] === true,
   });
+  say(describeCapacity(worker.capacity));
   let server;
   try {
     server = await startServer({

@@ -10,7 +10,9 @@ import type { StartJobRequest } from "../../gen/jobworker/v1/jobworker_pb.js";
 export const help = `Usage: jobworker start [OPTIONS] -- COMMAND [ARG...]
        jobworker start [OPTIONS] "COMMAND LINE"
 
-Starts a job in the background and prints its ID (the same as run -d).
+Starts a job in the background and prints its ID (the same as run -d). A job
+that does not fit beside the running ones within the server's capacity waits
+in a queue (a line on stderr says so) and starts when there is room.
 
 Options:
   --json               print the whole job object instead of the ID
@@ -51,6 +53,12 @@ export async function startDetached(
     connection.close();
   }
   io.stdout.write(json ? toJsonText(job) : `${job.id}\n`);
+  if (job.queuePosition !== null) {
+    printError(
+      io,
+      `job ${job.id} is queued (#${job.queuePosition}): it starts when there is room within the server's capacity`,
+    );
+  }
   if (job.state === "failed" && job.exitCode === null && job.signal === null) {
     printError(io, `job ${job.id} failed: ${job.reason}`);
     return EXIT_FAILURE;

@@ -12,8 +12,11 @@ import { intervalFrom, OPTIONS as WATCH_OPTIONS, watchJob } from "./watch.ts";
 export const help = `Usage: jobworker status [OPTIONS] JOB
        jobworker status [OPTIONS] --job JOB
 
-Shows the job's state and why it is in it, exit code, signal, whether the
-OOM killer struck, times, limits, and usage (live while it runs).
+Shows the job's state and why it is in it (with its place in the queue while
+queued), exit code, signal, whether the OOM killer struck, times, every limit
+with its requested value and whether this host enforces it, how a stop ended
+it, and usage (live while it runs). JOB is an ID or a unique prefix of one
+(4+ characters).
 
 Options:
   --json               print the job object (JSON) instead of text
@@ -22,10 +25,13 @@ Options:
   --interval DURATION  with -w: time between updates (default 1s)
 ${CLIENT_OPTIONS_HELP}
 
-The JSON object has: id, owner, command, args, state (starting, running,
-succeeded, failed, stopped), exitCode, signal, oomKilled, reason, pid,
-createdAt, startedAt, endedAt, limits, limitsNotInForce, timeoutMs, usage,
-outputBytes, envNames, cwd; null where a value is not set.
+The JSON object has: id, owner, command, args, state (queued, starting,
+running, succeeded, failed, stopped), queuePosition, exitCode, signal,
+oomKilled, reason, pid, uid, createdAt, startedAt, endedAt, limits {cpu,
+memoryBytes, ioReadBytesPerSecond, ioWriteBytesPerSecond, pids, cpuWeight,
+ioWeight, ioReadIopsPerSecond, ioWriteIopsPerSecond}, limitsNotInForce,
+timeoutMs, usage, outputBytes, envNames, cwd, stopOutcome (already-ended,
+never-started, terminated, force-ended); null where a value is not set.
 `;
 
 const OPTIONS = { ...WATCH_OPTIONS, watch: { type: "boolean", short: "w" } } as const;

@@ -1,26 +1,37 @@
 /** `jobworker stop`: stop a job (SIGTERM, grace period, SIGKILL) and say how it ended. */
 import { parseArgs } from "node:util";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP } from "../client-config.ts";
-import { colorEnabled, painter } from "../colors.ts";
+import { colorEnabled, painter, type Painter } from "../colors.ts";
 import { HELP_OPTION, JOB_OPTION, jobIdFrom, printError, type CommandIo } from "../command.ts";
 import { connect } from "../connection.ts";
 import { parseDuration } from "../durations.ts";
 import { EXIT_OK, parseOrUsage } from "../errors.ts";
-import { jobToJson, toJsonText, type JobJson } from "../job-json.ts";
+import {
+  jobToJson,
+  stopOutcomeName,
+  toJsonText,
+  type JobJson,
+  type StopOutcomeName,
+} from "../job-json.ts";
 
 export const help = `Usage: jobworker stop [OPTIONS] JOB
        jobworker stop [OPTIONS] --job JOB
 
 Stops the job: SIGTERM to all its processes, then SIGKILL to whatever is left
-when the grace period is over. Waits until the job has ended, then prints its
-final state and how it ended: on its own before the stop, after SIGTERM, or
-killed after the grace period. Stopping a job that has already ended only
-prints how it ended.
+when the grace period is over. Waits until the job has ended, then says how:
+
+  job ID had already ended: exited with code 0
+  job ID stopped: ended after SIGTERM (exited with code 7)
+  job ID force-ended: killed with SIGKILL after the 10 s grace period
+  job ID stopped before it started (it was queued)
+
+Stopping a job that has already ended changes nothing.
 
 Options:
   --grace DURATION     time between SIGTERM and SIGKILL (e.g. 0, 500ms, 10s;
                        default: the server's, 10s unless configured)
-  --json               print the final job object instead of text
+  --json               print the final job object, with "outcome" (already-ended,
+                       never-started, terminated, force-ended), instead of text
 ${CLIENT_OPTIONS_HELP}
 
 Exit status: 0 when the job has ended (like docker stop), whatever its own
@@ -35,10 +46,37 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-/** "<id> stopped: stopped by request: ended after SIGTERM (killed by SIGTERM)". */
-export function describeStop(job: JobJson, paint = painter(false)): string {
-  const how = job.state === "stopped" ? job.reason : `${job.reason} (it had ended before the stop)`;
-  return `${job.id} ${paint.state(job.state)}: ${how}\n`;
+/** What the job's reason says after its cause ("stopped by request: ended after SIGTERM (...)"). */
+function how(reason: string): string {
+  const colon = reason.indexOf(": ");
+  return colon === -1 ? reason : reason.slice(colon + 2);
+}
+
+/** The line `stop` prints: how the job ended, from the stop's outcome. */
+export function describeStop(
+  job: JobJson,
+  outcome: StopOutcomeName | null,
+  paint: Painter = painter(false),
+): string {
+  const id = job.id;
+  switch (outcome) {
+    case "already-ended":
+      return `job ${id} had already ended: ${job.reason}\n`;
+    case "never-started":
+      return `job ${id} ${paint.state(job.state)} before it started (it was queued)\n`;
+    case "terminated":
+    case "force-ended": {
+      // A stop by request reads "stopped: ..."; one that met a timeout or the
+      // output cap already under way keeps that reason.
+      const word =
+        outcome === "force-ended" ? paint.state(job.state, "force-ended") : paint.state(job.state);
+      return job.state === "stopped"
+        ? `job ${id} ${word}: ${how(job.reason)}\n`
+        : `job ${id} ${word}: ${job.reason}\n`;
+    }
+    case null:
+      return `job ${id} ${paint.state(job.state)}: ${job.reason}\n`;
+  }
 }
 
 export async function run(io: CommandIo): Promise<number> {
@@ -58,6 +96,7 @@ export async function run(io: CommandIo): Promise<number> {
     },
   });
   let job: JobJson;
+  let outcome: StopOutcomeName | null;
   try {
     const response = await connection.client.stopJob({
       id,
@@ -65,6 +104,7 @@ export async function run(io: CommandIo): Promise<number> {
     });
     if (response.job === undefined) throw new Error("the server answered without a job");
     job = jobToJson(response.job);
+    outcome = stopOutcomeName(response.outcome);
   } catch (err) {
     throw connection.explain(err, id);
   } finally {
@@ -72,8 +112,8 @@ export async function run(io: CommandIo): Promise<number> {
   }
   io.stdout.write(
     values.json === true
-      ? toJsonText(job)
-      : describeStop(job, painter(colorEnabled(io.stdout, io.env))),
+      ? toJsonText({ ...job, outcome })
+      : describeStop(job, outcome, painter(colorEnabled(io.stdout, io.env))),
   );
   return EXIT_OK;
 }

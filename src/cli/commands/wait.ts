@@ -7,6 +7,7 @@ import { EXIT_OK, parseOrUsage } from "../errors.ts";
 import { endNeedsExplaining, jobExitStatus } from "../exit-status.ts";
 import { finalStatus } from "../final-status.ts";
 import { toJsonText, type JobJson } from "../job-json.ts";
+import { RECONNECT_OPTION, RECONNECT_OPTION_HELP, reconnectTimeoutFrom } from "../reconnect.ts";
 
 export const help = `Usage: jobworker wait [OPTIONS] JOB
        jobworker wait [OPTIONS] --job JOB
@@ -18,6 +19,7 @@ other than by exiting by itself gets one line on stderr saying how.
 
 Options:
   --json               print the final job object
+${RECONNECT_OPTION_HELP}
 ${CLIENT_OPTIONS_HELP}
 
 Exit status: the job's (above); 1 when the job is not found or the server
@@ -28,6 +30,7 @@ const OPTIONS = {
   ...CLIENT_OPTIONS,
   ...HELP_OPTION,
   ...JOB_OPTION,
+  ...RECONNECT_OPTION,
   json: { type: "boolean" },
 } as const;
 
@@ -40,6 +43,7 @@ export async function run(io: CommandIo): Promise<number> {
     return EXIT_OK;
   }
   const id = jobIdFrom("wait", values.job, positionals);
+  const reconnectTimeoutMs = reconnectTimeoutFrom(values["reconnect-timeout"], io.env);
   const connection = await connect(values, {
     env: io.env,
     warn: (line) => {
@@ -48,7 +52,12 @@ export async function run(io: CommandIo): Promise<number> {
   });
   let final: JobJson;
   try {
-    final = await finalStatus(connection.client, id);
+    final = await finalStatus(connection, id, {
+      reconnectTimeoutMs,
+      notice: (line) => {
+        printError(io, line);
+      },
+    });
   } catch (err) {
     throw connection.explain(err, id);
   } finally {
