@@ -32,6 +32,7 @@ export class JobSupervisor {
   readonly #options: SupervisorOptions;
   #stop: StopRecord | undefined;
   #lastUsage: Usage = ZERO_USAGE;
+  #usageRead: Promise<void> | undefined;
   #timeout: NodeJS.Timeout | undefined;
   readonly #done: Promise<void>;
   #capCheck: Promise<void> | undefined;
@@ -111,11 +112,23 @@ export class JobSupervisor {
   /** Live usage from the cgroup (the last sample once the job has ended). */
   async usage(): Promise<Usage> {
     if (!this.#exited) {
-      try {
-        this.#lastUsage = await this.#options.cgroup.usage();
-      } catch {
-        // The cgroup may be going away as the job ends: keep the last sample.
-      }
+      // Callers at the same moment (many status calls or watchers of one
+      // job) share one read of the cgroup files instead of each doing
+      // seven: under load the reads, not the RPCs, were the cost.
+      this.#usageRead ??= this.#options.cgroup
+        .usage()
+        .then(
+          (usage) => {
+            if (!this.#exited) this.#lastUsage = usage;
+          },
+          () => {
+            // The cgroup may be going away as the job ends: keep the last sample.
+          },
+        )
+        .finally(() => {
+          this.#usageRead = undefined;
+        });
+      await this.#usageRead;
     }
     return this.#lastUsage;
   }

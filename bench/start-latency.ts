@@ -1,0 +1,178 @@
+/**
+ * Benchmark 1, start latency: sequential jobs running `true` through the
+ * whole stack (client -> mTLS gRPC on a warm connection -> worker -> cgroup
+ * + namespaces -> exec), against three baselines measured in the same run,
+ * in round robin so that noise on this shared machine hits all alike:
+ *   (a) the launcher run directly, with an equivalent cgroup made by hand;
+ *   (b) what a user could do with util-linux (unshare + setpriv);
+ *   (c) a plain child_process.spawn('true').
+ * "Running" is when the exec is confirmed (StartJob's reply; for (a) EOF on
+ * the launcher's status pipe); "ended" is when the end is known (the final
+ * status on WatchJob; for (a) the launcher's exit and the cgroup removed).
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, open, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import type { Readable } from "node:stream";
+import { launcherPath } from "../native/build.ts";
+import { createHandCgroup, createParent, removeCgroupTree } from "./lib/cgroup.ts";
+import { expectSucceeded, waitEnded } from "./lib/jobs.ts";
+import { numberOptions } from "./lib/options.ts";
+import { printSection, progress, table } from "./lib/report.ts";
+import { startBenchServer, stateRoot } from "./lib/server.ts";
+import { ms, ratio, summarize, verdict, type Summary } from "./lib/stats.ts";
+
+const options = numberOptions("bench/start-latency.ts", { jobs: 300, warmup: 10 });
+
+/** The limits the worker gives a job by default (cpu 1, 1 GiB, 1024 pids). */
+const JOB_LIMITS = { cpu: 1, memoryBytes: 2 ** 30, pids: 1024 };
+const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const TRUE = ["/usr/bin/true", "/bin/true"].find((file) => existsSync(file)) ?? "true";
+const NOBODY = "65534";
+
+interface Timing {
+  runningMs?: number;
+  endedMs: number;
+}
+
+/** Resolves when the child has exited (the exit code is not what is measured). */
+function exited(child: ReturnType<typeof spawn>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    child.once("exit", () => {
+      resolve();
+    });
+    child.once("error", reject);
+  });
+}
+
+async function eof(stream: Readable): Promise<string> {
+  let text = "";
+  for await (const chunk of stream) text += String(chunk);
+  return text;
+}
+
+const server = await startBenchServer();
+const client = server.client();
+const scratch = await mkdtemp(join(stateRoot(), "jw-bench-launcher-"));
+const handParent = `jobworker-bench-hand-${process.pid}`;
+await createParent(handParent);
+
+async function fullStack(): Promise<Timing> {
+  const t0 = performance.now();
+  const { job } = await client.startJob({ command: "true" });
+  const runningMs = performance.now() - t0;
+  if (job === undefined) throw new Error("StartJob returned no job");
+  expectSucceeded(await waitEnded(client, job.id));
+  return { runningMs, endedMs: performance.now() - t0 };
+}
+
+let handCount = 0;
+async function launcherDirect(): Promise<Timing> {
+  const name = `hand-${++handCount}`;
+  const t0 = performance.now();
+  const cgroup = await createHandCgroup(handParent, name, JOB_LIMITS);
+  const output = await open(join(scratch, name), "a", 0o600);
+  const args = cgroup.procsFiles.flatMap((file) => ["--cgroup-procs", file]);
+  args.push("--uid", NOBODY, "--gid", NOBODY, "--cwd", "/", "--hostname", name, "--", TRUE);
+  const child = spawn(launcherPath(), args, {
+    stdio: ["ignore", output.fd, output.fd, "pipe"],
+    env: { PATH },
+    detached: true,
+  });
+  // Listen for the exit before anything else is awaited, or a fast one is missed.
+  const done = exited(child);
+  await output.close();
+  const status = (await eof(child.stdio[3] as Readable)).trim();
+  const runningMs = performance.now() - t0;
+  await done;
+  await cgroup.remove();
+  const endedMs = performance.now() - t0;
+  if (status !== "ok") throw new Error(`the launcher said "${status}"`);
+  return { runningMs, endedMs };
+}
+
+const UTIL_LINUX = [
+  "--pid",
+  "--fork",
+  "--mount-proc",
+  "--uts",
+  "--ipc",
+  "--net",
+  "--",
+  "setpriv",
+  `--reuid=${NOBODY}`,
+  `--regid=${NOBODY}`,
+  "--clear-groups",
+  "--no-new-privs",
+  "--",
+  "true",
+];
+
+async function timeSpawn(command: string, args: readonly string[]): Promise<Timing> {
+  const t0 = performance.now();
+  await exited(spawn(command, args, { stdio: "ignore" }));
+  return { endedMs: performance.now() - t0 };
+}
+
+const paths = [
+  { name: "full stack (gRPC + worker + launcher)", run: fullStack },
+  { name: "(a) launcher + hand-made cgroup", run: launcherDirect },
+  { name: "(b) unshare + setpriv (util-linux)", run: () => timeSpawn("unshare", UTIL_LINUX) },
+  { name: "(c) spawn('true')", run: () => timeSpawn("true", []) },
+] as const;
+
+const samples = paths.map(() => ({ running: [] as number[], ended: [] as number[] }));
+try {
+  await client.listJobs({}); // warm: TLS handshake and HTTP/2 connection
+  progress(`start latency: ${options.jobs} rounds of ${paths.length} paths`);
+  for (let round = 0; round < options.warmup + options.jobs; round++) {
+    for (const [i, path] of paths.entries()) {
+      const timing = await path.run();
+      if (round < options.warmup) continue;
+      if (timing.runningMs !== undefined) samples[i]?.running.push(timing.runningMs);
+      samples[i]?.ended.push(timing.endedMs);
+    }
+  }
+} finally {
+  await server.close();
+  await rm(scratch, { recursive: true, force: true });
+  await removeCgroupTree(handParent);
+}
+
+const running = samples.map((s) => summarize(s.running));
+const ended = samples.map((s) => summarize(s.ended));
+const cells = (s: Summary): string[] =>
+  s.n === 0 ? ["-", "-", "-"] : [ms(s.p50), ms(s.p90), ms(s.p99)];
+const [stack, direct, utilLinux, bare] = [0, 1, 2, 3].map((i) => ({
+  running: running[i] as Summary,
+  ended: ended[i] as Summary,
+}));
+if (stack === undefined || direct === undefined || utilLinux === undefined || bare === undefined) {
+  throw new Error("unreachable");
+}
+const vsDirect = stack.running.p50 / direct.running.p50;
+const vsUtil = stack.ended.p50 / utilLinux.ended.p50;
+printSection(`1. Start latency (${options.jobs} sequential jobs running \`true\`, ms)`, [
+  table(
+    ["path", "running p50", "p90", "p99", "ended p50", "p90", "p99"],
+    paths.map((path, i) => [
+      path.name,
+      ...cells(running[i] as Summary),
+      ...cells(ended[i] as Summary),
+    ]),
+  ),
+  table(
+    ["ratio", "value", "target", ""],
+    [
+      ["full stack / (a), running p50", ratio(vsDirect), "<= 1.25x", verdict(vsDirect <= 1.25)],
+      ["full stack / (a), ended p50", ratio(stack.ended.p50 / direct.ended.p50), "-", ""],
+      ["full stack / (b), ended p50", ratio(vsUtil), "< 1x", verdict(vsUtil < 1)],
+      ["full stack / (c), ended p50", ratio(stack.ended.p50 / bare.ended.p50), "-", ""],
+    ],
+  ),
+  "Running: StartJob's reply (the exec is confirmed); for (a) EOF on the launcher's status " +
+    "pipe. Ended: the final status on WatchJob (one more call); for (a) the launcher's exit " +
+    "and the cgroup removed. (b) and (c) only have an end. Paths run in round robin.",
+]);
