@@ -361,11 +361,11 @@ export class Worker {
       await mkdir(this.#stateDir.jobDir(id), { mode: 0o700 });
       await (await open(outputFile, "a", 0o600)).close();
       if (state === "queued") {
-        await writeJsonAtomically(
-          this.#stateDir.requestFile(id),
-          plan,
-          `keep the request of queued job ${id}`,
-        );
+        // Durable: the queue must survive a restart, even after a power loss.
+        await writeJsonAtomically(this.#stateDir.requestFile(id), plan, {
+          doing: `keep the request of queued job ${id}`,
+          durable: true,
+        });
       }
     } catch (err) {
       await rm(this.#stateDir.jobDir(id), { recursive: true, force: true });
