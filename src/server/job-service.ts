@@ -29,7 +29,7 @@ import { applyPolicy, type Policy } from "./policy.ts";
 /** Largest data field of one StreamOutput message. Small enough that one
  * slow reader never holds much in the server's HTTP/2 buffers, large enough
  * that 20 MiB is a few hundred messages. */
-export const OUTPUT_CHUNK_BYTES = 64 * 1024;
+export const OUTPUT_MESSAGE_BYTES = 64 * 1024;
 
 /** WatchJob's interval bounds: 0 asks for the worker's default (1 s); below
  * the minimum a client could make the server read cgroup files in a loop. */
@@ -145,8 +145,8 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         signal: context.signal,
       });
       for await (const chunk of output) {
-        for (let start = 0; start < chunk.byteLength; start += OUTPUT_CHUNK_BYTES) {
-          const data = chunk.subarray(start, start + OUTPUT_CHUNK_BYTES);
+        for (let start = 0; start < chunk.byteLength; start += OUTPUT_MESSAGE_BYTES) {
+          const data = chunk.subarray(start, start + OUTPUT_MESSAGE_BYTES);
           yield { data, offset: BigInt(offset) };
           offset += data.byteLength;
         }
