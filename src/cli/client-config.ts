@@ -97,14 +97,8 @@ function pick(
   return { value: fallback, from: "default" };
 }
 
-function pickFile(
-  flag: string | undefined,
-  flagName: string,
-  env: NodeJS.ProcessEnv,
-  envName: string,
-  fallback: string,
-): Setting {
-  const setting = pick(flag, flagName, env, envName, fallback);
+/** A setting that names a file, made absolute (a relative path is from the working directory). */
+function absolute(setting: Setting): Setting {
   return { ...setting, value: resolve(setting.value) };
 }
 
@@ -123,9 +117,11 @@ export function resolveClientConfig(
   return {
     configDir,
     server: pick(flags.server, "--server", env, "JOBWORKER_SERVER", DEFAULT_SERVER),
-    ca: pickFile(flags.ca, "--ca", env, "JOBWORKER_CA", join(configDir, CA_FILE)),
-    cert: pickFile(flags.cert, "--cert", env, "JOBWORKER_CERT", join(configDir, CLIENT_CERT_FILE)),
-    key: pickFile(flags.key, "--key", env, "JOBWORKER_KEY", join(configDir, CLIENT_KEY_FILE)),
+    ca: absolute(pick(flags.ca, "--ca", env, "JOBWORKER_CA", join(configDir, CA_FILE))),
+    cert: absolute(
+      pick(flags.cert, "--cert", env, "JOBWORKER_CERT", join(configDir, CLIENT_CERT_FILE)),
+    ),
+    key: absolute(pick(flags.key, "--key", env, "JOBWORKER_KEY", join(configDir, CLIENT_KEY_FILE))),
     serverName,
   };
 }

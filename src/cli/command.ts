@@ -4,8 +4,8 @@
  * resolves with the exit status or throws a CliError.
  */
 import { once } from "node:events";
-import type { ParseArgsOptionsConfig } from "node:util";
-import { UsageError } from "./errors.ts";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { parseOrUsage, UsageError } from "./errors.ts";
 
 export interface CommandIo {
   /** The arguments after the command name. */
@@ -31,6 +31,66 @@ export function printError(io: Pick<CommandIo, "stderr">, line: string): void {
   io.stderr.write(`jobworker: ${line}\n`);
 }
 
+/** What parseArgs gives for a command's options (positionals allowed, strict). */
+export type ParsedArgs<O extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
+>;
+
+/**
+ * Parses a command's arguments (a parse error is a UsageError for
+ * `command`); with -h/--help writes `help` to stdout and returns undefined,
+ * for the command to exit 0.
+ */
+export function parseCommandArgs<const O extends ParseArgsOptionsConfig & typeof HELP_OPTION>(
+  io: Pick<CommandIo, "argv" | "stdout">,
+  command: string,
+  options: O,
+  help: string,
+): ParsedArgs<O> | undefined {
+  const parsed = parseOrUsage(command, () =>
+    parseArgs({ args: io.argv, options, allowPositionals: true, strict: true }),
+  );
+  if ((parsed.values as { help?: boolean }).help === true) {
+    io.stdout.write(help);
+    return undefined;
+  }
+  return parsed;
+}
+
+/**
+ * parseCommandArgs for a command that takes no positional arguments: its
+ * options, or undefined after printing the help.
+ */
+export function parseCommandOptions<const O extends ParseArgsOptionsConfig & typeof HELP_OPTION>(
+  io: Pick<CommandIo, "argv" | "stdout">,
+  command: string,
+  options: O,
+  help: string,
+): ParsedArgs<O>["values"] | undefined {
+  const parsed = parseCommandArgs(io, command, options, help);
+  if (parsed === undefined) return undefined;
+  noPositionals(command, parsed.positionals);
+  return parsed.values;
+}
+
+/**
+ * parseCommandArgs for a command that names one job (JOB or --job ID):
+ * the parsed options and the job's ID, or undefined after printing the help.
+ */
+export function parseJobCommandArgs<
+  const O extends ParseArgsOptionsConfig & typeof HELP_OPTION & typeof JOB_OPTION,
+>(
+  io: Pick<CommandIo, "argv" | "stdout">,
+  command: string,
+  options: O,
+  help: string,
+): { values: ParsedArgs<O>["values"]; id: string } | undefined {
+  const parsed = parseCommandArgs(io, command, options, help);
+  if (parsed === undefined) return undefined;
+  const job = (parsed.values as { job?: string }).job;
+  return { values: parsed.values, id: jobIdFrom(command, job, parsed.positionals) };
+}
+
 /** The job a command names, from `--job ID` or its one positional argument. */
 export function jobIdFrom(
   command: string,
@@ -54,6 +114,12 @@ export function jobIdFrom(
   if (id === undefined || id === "")
     throw new UsageError(`${command} needs a job ID (JOB or --job ID)`, command);
   return id;
+}
+
+/** The value of an option `command` cannot do without ("--dir DIR"), or a UsageError. */
+export function requiredOption<T>(command: string, value: T | undefined, option: string): T {
+  if (value === undefined) throw new UsageError(`${command} needs ${option}`, command);
+  return value;
 }
 
 export function noPositionals(command: string, positionals: readonly string[]): void {

@@ -12,6 +12,7 @@ import {
   type ClientCredentials,
   type ClientFlags,
 } from "./client-config.ts";
+import { printError, type CommandIo } from "./command.ts";
 import { CliError, UsageError } from "./errors.ts";
 
 export interface Connection {
@@ -67,6 +68,19 @@ export async function connect(flags: ClientFlags, options: ConnectOptions): Prom
       client.close();
     },
   };
+}
+
+/** connect() for a command: warnings go to its stderr as "jobworker: ..." lines. */
+export function openConnection(
+  io: Pick<CommandIo, "env" | "stderr">,
+  flags: ClientFlags,
+): Promise<Connection> {
+  return connect(flags, {
+    env: io.env,
+    warn: (line) => {
+      printError(io, line);
+    },
+  });
 }
 
 /** Node's TLS verification failures, as the `code` of the cause. */

@@ -8,7 +8,7 @@
 import type { JobClient } from "../client/index.ts";
 import type { Connection } from "./connection.ts";
 import { isFinal, jobToJson, type JobJson } from "./job-json.ts";
-import { withReconnect } from "./reconnect.ts";
+import { attemptCallOptions, reconnectOptionsFor, withReconnect } from "./reconnect.ts";
 
 /** Usage updates are not needed here; one a minute keeps the stream cheap. */
 const INTERVAL_MS = 60_000;
@@ -42,27 +42,13 @@ export function finalStatus(
     async (attempt) => {
       if (attempt.number > 0) {
         const job = (
-          await connection.client.getJob(
-            { id },
-            {
-              ...(options.signal === undefined ? {} : { signal: options.signal }),
-              ...(attempt.callTimeoutMs === undefined ? {} : { timeoutMs: attempt.callTimeoutMs }),
-            },
-          )
+          await connection.client.getJob({ id }, attemptCallOptions(attempt, options.signal))
         ).job;
         if (attempt.alive()) options.notice("connection lost; reconnected");
         if (job !== undefined && isFinal(jobToJson(job).state)) return jobToJson(job);
       }
       return watchToEnd(connection.client, id, options.signal);
     },
-    {
-      server: connection.config.server.value,
-      timeoutMs: options.reconnectTimeoutMs,
-      reopen: () => {
-        connection.reopen();
-      },
-      explain: (err) => connection.explain(err, id).message,
-      signal: options.signal,
-    },
+    reconnectOptionsFor(connection, id, options),
   );
 }

@@ -11,7 +11,7 @@
  */
 import type { Connection } from "./connection.ts";
 import { CliError } from "./errors.ts";
-import { withReconnect, type Attempt } from "./reconnect.ts";
+import { attemptCallOptions, reconnectOptionsFor, withReconnect } from "./reconnect.ts";
 
 export interface FollowOutputOptions {
   /** The job: its ID, or a prefix when `verified` is false. */
@@ -65,16 +65,12 @@ export async function followOutput(
     id = job.id;
   }
   let written = options.offset;
-  const callOptions = (attempt: Attempt) => ({
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-    ...(attempt.callTimeoutMs === undefined ? {} : { timeoutMs: attempt.callTimeoutMs }),
-  });
   await withReconnect(
     async (attempt) => {
       if (attempt.number > 0) {
         // A unary call answers at once, where a followed stream of a quiet
         // job might say nothing for minutes: it tells that the server is back.
-        await connection.client.getJob({ id }, callOptions(attempt));
+        await connection.client.getJob({ id }, attemptCallOptions(attempt, options.signal));
         if (attempt.alive())
           options.notice(`connection lost; reconnected, resuming at byte ${written}`);
       }
@@ -90,15 +86,7 @@ export async function followOutput(
         written += data.byteLength;
       }
     },
-    {
-      server: connection.config.server.value,
-      timeoutMs: options.reconnectTimeoutMs,
-      reopen: () => {
-        connection.reopen();
-      },
-      explain: (err) => connection.explain(err, id).message,
-      signal: options.signal,
-    },
+    reconnectOptionsFor(connection, id, options),
   );
   return { id, end: written };
 }

@@ -14,6 +14,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { Connection } from "./connection.ts";
 import { parseDuration } from "./durations.ts";
 import { CliError } from "./errors.ts";
 
@@ -123,6 +124,37 @@ export interface Attempt {
   alive(): boolean;
   /** The deadline a call made now should use, so an attempt cannot outlast the timeout. */
   readonly callTimeoutMs: number | undefined;
+}
+
+/**
+ * withReconnect's options for following job `id` over `connection`: a fresh
+ * connection before each retry, the last error explained as for that job.
+ */
+export function reconnectOptionsFor(
+  connection: Pick<Connection, "config" | "reopen" | "explain">,
+  id: string,
+  options: { reconnectTimeoutMs: number; signal?: AbortSignal | undefined },
+): ReconnectOptions {
+  return {
+    server: connection.config.server.value,
+    timeoutMs: options.reconnectTimeoutMs,
+    reopen: () => {
+      connection.reopen();
+    },
+    explain: (err) => connection.explain(err, id).message,
+    signal: options.signal,
+  };
+}
+
+/** Options for a call made in `attempt`: the abort signal and the attempt's deadline, when set. */
+export function attemptCallOptions(
+  attempt: Attempt,
+  signal: AbortSignal | undefined,
+): { signal?: AbortSignal; timeoutMs?: number } {
+  return {
+    ...(signal === undefined ? {} : { signal }),
+    ...(attempt.callTimeoutMs === undefined ? {} : { timeoutMs: attempt.callTimeoutMs }),
+  };
 }
 
 /**

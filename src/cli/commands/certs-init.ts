@@ -1,9 +1,8 @@
 /** `jobworker certs init`: a new PKI directory (CA, server certificate, admin identity). */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { initPkiDir, ADMIN_USER } from "../../pki/index.ts";
-import { HELP_OPTION, noPositionals, type CommandIo } from "../command.ts";
-import { EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
+import { HELP_OPTION, parseCommandOptions, requiredOption, type CommandIo } from "../command.ts";
+import { EXIT_OK } from "../errors.ts";
 
 export const help = `Usage: jobworker certs init --dir DIR [--server-name NAME]... [--force]
 
@@ -29,25 +28,19 @@ const OPTIONS = {
 } as const;
 
 export async function run(io: CommandIo): Promise<number> {
-  const { values, positionals } = parseOrUsage("certs init", () =>
-    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
-  );
-  if (values.help === true) {
-    io.stdout.write(help);
-    return EXIT_OK;
-  }
-  noPositionals("certs init", positionals);
-  if (values.dir === undefined) throw new UsageError("certs init needs --dir DIR", "certs init");
-  const { written } = await initPkiDir(values.dir, {
+  const values = parseCommandOptions(io, "certs init", OPTIONS, help);
+  if (values === undefined) return EXIT_OK;
+  const dir = requiredOption("certs init", values.dir, "--dir DIR");
+  const { written } = await initPkiDir(dir, {
     serverNames: values["server-name"] ?? [],
     force: values.force === true,
   });
   io.stdout.write(written.map((file) => `wrote ${file}\n`).join(""));
-  const dir = written[0] === undefined ? values.dir : join(written[0], "..");
+  const pkiDir = written[0] === undefined ? dir : join(written[0], "..");
   io.stdout.write(
-    `\nServe with:   jobworker serve --tls-dir ${dir}\n` +
-      `Connect with: JOBWORKER_CA=${join(dir, "ca.crt")} JOBWORKER_CERT=${join(dir, `${ADMIN_USER}.crt`)} JOBWORKER_KEY=${join(dir, `${ADMIN_USER}.key`)}\n` +
-      `Add a user:   jobworker certs issue --dir ${dir} --user NAME [--role user|observer|admin]\n`,
+    `\nServe with:   jobworker serve --tls-dir ${pkiDir}\n` +
+      `Connect with: JOBWORKER_CA=${join(pkiDir, "ca.crt")} JOBWORKER_CERT=${join(pkiDir, `${ADMIN_USER}.crt`)} JOBWORKER_KEY=${join(pkiDir, `${ADMIN_USER}.key`)}\n` +
+      `Add a user:   jobworker certs issue --dir ${pkiDir} --user NAME [--role user|observer|admin]\n`,
   );
   return EXIT_OK;
 }

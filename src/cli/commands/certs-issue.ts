@@ -1,9 +1,8 @@
 /** `jobworker certs issue`: a client identity signed by a PKI directory's CA. */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { DEFAULT_CLIENT_DAYS, issueUserInDir, isRole, ROLES } from "../../pki/index.ts";
-import { HELP_OPTION, noPositionals, type CommandIo } from "../command.ts";
-import { EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
+import { HELP_OPTION, parseCommandOptions, requiredOption, type CommandIo } from "../command.ts";
+import { EXIT_OK, UsageError } from "../errors.ts";
 
 export const help = `Usage: jobworker certs issue --dir DIR --user NAME [--role ROLE] [--days N]
 
@@ -41,17 +40,10 @@ export function parseDays(text: string | undefined): number | undefined {
 }
 
 export async function run(io: CommandIo): Promise<number> {
-  const { values, positionals } = parseOrUsage("certs issue", () =>
-    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
-  );
-  if (values.help === true) {
-    io.stdout.write(help);
-    return EXIT_OK;
-  }
-  noPositionals("certs issue", positionals);
-  if (values.dir === undefined) throw new UsageError("certs issue needs --dir DIR", "certs issue");
-  if (values.user === undefined)
-    throw new UsageError("certs issue needs --user NAME", "certs issue");
+  const values = parseCommandOptions(io, "certs issue", OPTIONS, help);
+  if (values === undefined) return EXIT_OK;
+  const dir = requiredOption("certs issue", values.dir, "--dir DIR");
+  const user = requiredOption("certs issue", values.user, "--user NAME");
   const role = values.role ?? "user";
   if (!isRole(role)) {
     throw new UsageError(
@@ -60,14 +52,14 @@ export async function run(io: CommandIo): Promise<number> {
     );
   }
   const days = parseDays(values.days);
-  const files = await issueUserInDir(values.dir, {
-    user: values.user,
+  const files = await issueUserInDir(dir, {
+    user,
     role,
     ...(days === undefined ? {} : { days }),
   });
   io.stdout.write(
     `wrote ${files.keyFile}\nwrote ${files.certFile}\n\n` +
-      `Connect as ${values.user}: JOBWORKER_CA=${join(files.certFile, "..", "ca.crt")} JOBWORKER_CERT=${files.certFile} JOBWORKER_KEY=${files.keyFile}\n`,
+      `Connect as ${user}: JOBWORKER_CA=${join(files.certFile, "..", "ca.crt")} JOBWORKER_CERT=${files.certFile} JOBWORKER_KEY=${files.keyFile}\n`,
   );
   return EXIT_OK;
 }

@@ -1,8 +1,7 @@
 /** `jobworker certs renew`: a fresh certificate for an existing user, same identity and role. */
-import { parseArgs } from "node:util";
 import { DEFAULT_CLIENT_DAYS, renewUserInDir } from "../../pki/index.ts";
-import { HELP_OPTION, noPositionals, type CommandIo } from "../command.ts";
-import { EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
+import { HELP_OPTION, parseCommandOptions, requiredOption, type CommandIo } from "../command.ts";
+import { EXIT_OK } from "../errors.ts";
 import { parseDays } from "./certs-issue.ts";
 
 export const help = `Usage: jobworker certs renew --dir DIR --user NAME [--keep-key] [--days N]
@@ -27,20 +26,13 @@ const OPTIONS = {
 } as const;
 
 export async function run(io: CommandIo): Promise<number> {
-  const { values, positionals } = parseOrUsage("certs renew", () =>
-    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
-  );
-  if (values.help === true) {
-    io.stdout.write(help);
-    return EXIT_OK;
-  }
-  noPositionals("certs renew", positionals);
-  if (values.dir === undefined) throw new UsageError("certs renew needs --dir DIR", "certs renew");
-  if (values.user === undefined)
-    throw new UsageError("certs renew needs --user NAME", "certs renew");
+  const values = parseCommandOptions(io, "certs renew", OPTIONS, help);
+  if (values === undefined) return EXIT_OK;
+  const dir = requiredOption("certs renew", values.dir, "--dir DIR");
+  const user = requiredOption("certs renew", values.user, "--user NAME");
   const days = parseDays(values.days);
-  const files = await renewUserInDir(values.dir, {
-    user: values.user,
+  const files = await renewUserInDir(dir, {
+    user,
     keepKey: values["keep-key"] === true,
     ...(days === undefined ? {} : { days }),
   });

@@ -1,9 +1,8 @@
 /** `jobworker certs show`: what a certificate says, in words. */
 import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
 import { describeCertificate, type CertificateInfo } from "../../pki/index.ts";
-import { HELP_OPTION, type CommandIo } from "../command.ts";
-import { CliError, EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
+import { HELP_OPTION, parseCommandArgs, type CommandIo } from "../command.ts";
+import { CliError, EXIT_OK, UsageError } from "../errors.ts";
 import { toJsonText } from "../job-json.ts";
 
 export const help = `Usage: jobworker certs show [--json] FILE
@@ -36,13 +35,9 @@ function kindOf(info: CertificateInfo): string {
 }
 
 export async function run(io: CommandIo): Promise<number> {
-  const { values, positionals } = parseOrUsage("certs show", () =>
-    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
-  );
-  if (values.help === true) {
-    io.stdout.write(help);
-    return EXIT_OK;
-  }
+  const args = parseCommandArgs(io, "certs show", OPTIONS, help);
+  if (args === undefined) return EXIT_OK;
+  const { values, positionals } = args;
   const [file, ...rest] = positionals;
   if (file === undefined || rest.length > 0)
     throw new UsageError("certs show takes one FILE", "certs show");

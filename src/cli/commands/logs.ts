@@ -2,20 +2,19 @@
  * `jobworker logs` (and its following forms `stream` and `tail`): the job's
  * output as raw bytes, from a byte offset or its last N lines.
  */
-import { parseArgs } from "node:util";
 import type { JobClient } from "../../client/index.ts";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP } from "../client-config.ts";
 import {
   HELP_OPTION,
   JOB_OPTION,
-  jobIdFrom,
+  parseJobCommandArgs,
   printError,
   writeAll,
   type CommandIo,
   type CommandModule,
 } from "../command.ts";
-import { connect } from "../connection.ts";
-import { EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
+import { openConnection } from "../connection.ts";
+import { EXIT_OK, UsageError } from "../errors.ts";
 import { followOutput } from "../follow-output.ts";
 import { RECONNECT_OPTION, RECONNECT_OPTION_HELP, reconnectTimeoutFrom } from "../reconnect.ts";
 
@@ -104,26 +103,16 @@ export function logsCommand(name: string, alwaysFollow: boolean): CommandModule 
   return {
     help,
     async run(io: CommandIo): Promise<number> {
-      const { values, positionals } = parseOrUsage(name, () =>
-        parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
-      );
-      if (values.help === true) {
-        io.stdout.write(help);
-        return EXIT_OK;
-      }
-      const id = jobIdFrom(name, values.job, positionals);
+      const args = parseJobCommandArgs(io, name, OPTIONS, help);
+      if (args === undefined) return EXIT_OK;
+      const { values, id } = args;
       const from = values.from === undefined ? 0 : nonNegativeInteger(values.from, "--from");
       const tail =
         values.tail === undefined ? undefined : nonNegativeInteger(values.tail, "--tail");
       const follow = alwaysFollow || values.follow === true;
       const reconnectTimeoutMs = reconnectTimeoutFrom(values["reconnect-timeout"], io.env);
 
-      const connection = await connect(values, {
-        env: io.env,
-        warn: (line) => {
-          printError(io, line);
-        },
-      });
+      const connection = await openConnection(io, values);
       try {
         const offset =
           tail === undefined ? from : await tailOffset(connection.client, id, tail, from);

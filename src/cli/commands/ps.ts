@@ -1,11 +1,10 @@
 /** `jobworker ps`: the jobs the caller may see, as a table like `docker ps`. */
-import { parseArgs } from "node:util";
 import { JobState } from "../../gen/jobworker/v1/jobworker_pb.js";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP } from "../client-config.ts";
 import { colorEnabled, painter } from "../colors.ts";
-import { HELP_OPTION, noPositionals, printError, type CommandIo } from "../command.ts";
-import { connect } from "../connection.ts";
-import { EXIT_OK, parseOrUsage } from "../errors.ts";
+import { HELP_OPTION, parseCommandOptions, type CommandIo } from "../command.ts";
+import { openConnection } from "../connection.ts";
+import { EXIT_OK } from "../errors.ts";
 import { formatJobTable } from "../format.ts";
 import { jobToJson, toJsonText } from "../job-json.ts";
 
@@ -36,20 +35,9 @@ const OPTIONS = {
 } as const;
 
 export async function run(io: CommandIo): Promise<number> {
-  const { values, positionals } = parseOrUsage("ps", () =>
-    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
-  );
-  if (values.help === true) {
-    io.stdout.write(help);
-    return EXIT_OK;
-  }
-  noPositionals("ps", positionals);
-  const connection = await connect(values, {
-    env: io.env,
-    warn: (line) => {
-      printError(io, line);
-    },
-  });
+  const values = parseCommandOptions(io, "ps", OPTIONS, help);
+  if (values === undefined) return EXIT_OK;
+  const connection = await openConnection(io, values);
   let jobs;
   try {
     const response = await connection.client.listJobs({

@@ -12,7 +12,7 @@
  */
 import { CLIENT_OPTIONS_HELP } from "../client-config.ts";
 import { printError, writeAll, type CommandIo } from "../command.ts";
-import { connect } from "../connection.ts";
+import { openConnection } from "../connection.ts";
 import { EXIT_OK } from "../errors.ts";
 import { endNeedsExplaining, jobExitStatus } from "../exit-status.ts";
 import { finalStatus } from "../final-status.ts";
@@ -69,12 +69,7 @@ export async function run(io: CommandIo): Promise<number> {
     printError(io, line);
   };
 
-  const connection = await connect(values, {
-    env: io.env,
-    warn: (line) => {
-      printError(io, line);
-    },
-  });
+  const connection = await openConnection(io, values);
   const detach = new AbortController();
   let interrupts = 0;
   let id: string | undefined;

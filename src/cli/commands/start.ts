@@ -1,7 +1,7 @@
 /** `jobworker start`: start a job in the background and print its ID (the same as `run -d`). */
-import { CLIENT_OPTIONS_HELP } from "../client-config.ts";
+import { CLIENT_OPTIONS_HELP, type ClientFlags } from "../client-config.ts";
 import { printError, type CommandIo } from "../command.ts";
-import { connect } from "../connection.ts";
+import { openConnection } from "../connection.ts";
 import { EXIT_FAILURE, EXIT_OK } from "../errors.ts";
 import { JOB_OPTIONS_HELP, parseJobCommand } from "../job-options.ts";
 import { jobToJson, toJsonText, type JobJson } from "../job-json.ts";
@@ -32,16 +32,11 @@ Examples:
 /** Starts the job and reports it the way `start` and `run -d` do. */
 export async function startDetached(
   io: CommandIo,
-  flags: Parameters<typeof connect>[0],
+  flags: ClientFlags,
   request: StartJobRequest,
   json: boolean,
 ): Promise<number> {
-  const connection = await connect(flags, {
-    env: io.env,
-    warn: (line) => {
-      printError(io, line);
-    },
-  });
+  const connection = await openConnection(io, flags);
   let job: JobJson;
   try {
     const response = await connection.client.startJob(request);

@@ -1,13 +1,12 @@
 /** `jobworker status`: everything known about one job. */
-import { parseArgs } from "node:util";
 import { CLIENT_OPTIONS_HELP } from "../client-config.ts";
 import { colorEnabled, painter } from "../colors.ts";
-import { jobIdFrom, printError, type CommandIo } from "../command.ts";
-import { connect } from "../connection.ts";
-import { EXIT_OK, parseOrUsage } from "../errors.ts";
+import { parseJobCommandArgs, type CommandIo } from "../command.ts";
+import { openConnection } from "../connection.ts";
+import { EXIT_OK } from "../errors.ts";
 import { formatStatus } from "../format.ts";
 import { jobToJson, toJsonText } from "../job-json.ts";
-import { intervalFrom, OPTIONS as WATCH_OPTIONS, watchJob } from "./watch.ts";
+import { intervalFrom, OPTIONS as WATCH_OPTIONS, watchCommand } from "./watch.ts";
 
 export const help = `Usage: jobworker status [OPTIONS] JOB
        jobworker status [OPTIONS] --job JOB
@@ -37,26 +36,14 @@ never-started, terminated, force-ended); null where a value is not set.
 const OPTIONS = { ...WATCH_OPTIONS, watch: { type: "boolean", short: "w" } } as const;
 
 export async function run(io: CommandIo): Promise<number> {
-  const { values, positionals } = parseOrUsage("status", () =>
-    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
-  );
-  if (values.help === true) {
-    io.stdout.write(help);
-    return EXIT_OK;
-  }
-  const id = jobIdFrom("status", values.job, positionals);
-  const intervalMs = intervalFrom(values.interval);
-  const connection = await connect(values, {
-    env: io.env,
-    warn: (line) => {
-      printError(io, line);
-    },
-  });
+  const args = parseJobCommandArgs(io, "status", OPTIONS, help);
+  if (args === undefined) return EXIT_OK;
+  const { values, id } = args;
+  if (values.watch === true) return watchCommand(io, values, id);
+  // A bad --interval is a usage error with or without -w.
+  intervalFrom(values.interval);
+  const connection = await openConnection(io, values);
   try {
-    if (values.watch === true) {
-      await watchJob(io, connection, id, { json: values.json === true, intervalMs });
-      return EXIT_OK;
-    }
     let response;
     try {
       response = await connection.client.getJob({ id });

@@ -1,11 +1,10 @@
 /** `jobworker stop`: stop a job (SIGTERM, grace period, SIGKILL) and say how it ended. */
-import { parseArgs } from "node:util";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP } from "../client-config.ts";
 import { colorEnabled, painter, type Painter } from "../colors.ts";
-import { HELP_OPTION, JOB_OPTION, jobIdFrom, printError, type CommandIo } from "../command.ts";
-import { connect } from "../connection.ts";
+import { HELP_OPTION, JOB_OPTION, parseJobCommandArgs, type CommandIo } from "../command.ts";
+import { openConnection } from "../connection.ts";
 import { parseDuration } from "../durations.ts";
-import { EXIT_OK, parseOrUsage } from "../errors.ts";
+import { EXIT_OK } from "../errors.ts";
 import {
   jobToJson,
   stopOutcomeName,
@@ -80,21 +79,11 @@ export function describeStop(
 }
 
 export async function run(io: CommandIo): Promise<number> {
-  const { values, positionals } = parseOrUsage("stop", () =>
-    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
-  );
-  if (values.help === true) {
-    io.stdout.write(help);
-    return EXIT_OK;
-  }
-  const id = jobIdFrom("stop", values.job, positionals);
+  const args = parseJobCommandArgs(io, "stop", OPTIONS, help);
+  if (args === undefined) return EXIT_OK;
+  const { values, id } = args;
   const graceMs = values.grace === undefined ? undefined : parseDuration(values.grace, "--grace");
-  const connection = await connect(values, {
-    env: io.env,
-    warn: (line) => {
-      printError(io, line);
-    },
-  });
+  const connection = await openConnection(io, values);
   let job: JobJson;
   let outcome: StopOutcomeName | null;
   try {

@@ -1,9 +1,14 @@
 /** `jobworker wait`: block until a job ends; exit with its status. */
-import { parseArgs } from "node:util";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP } from "../client-config.ts";
-import { HELP_OPTION, JOB_OPTION, jobIdFrom, printError, type CommandIo } from "../command.ts";
-import { connect } from "../connection.ts";
-import { EXIT_OK, parseOrUsage } from "../errors.ts";
+import {
+  HELP_OPTION,
+  JOB_OPTION,
+  parseJobCommandArgs,
+  printError,
+  type CommandIo,
+} from "../command.ts";
+import { openConnection } from "../connection.ts";
+import { EXIT_OK } from "../errors.ts";
 import { endNeedsExplaining, jobExitStatus } from "../exit-status.ts";
 import { finalStatus } from "../final-status.ts";
 import { toJsonText, type JobJson } from "../job-json.ts";
@@ -35,21 +40,11 @@ const OPTIONS = {
 } as const;
 
 export async function run(io: CommandIo): Promise<number> {
-  const { values, positionals } = parseOrUsage("wait", () =>
-    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
-  );
-  if (values.help === true) {
-    io.stdout.write(help);
-    return EXIT_OK;
-  }
-  const id = jobIdFrom("wait", values.job, positionals);
+  const args = parseJobCommandArgs(io, "wait", OPTIONS, help);
+  if (args === undefined) return EXIT_OK;
+  const { values, id } = args;
   const reconnectTimeoutMs = reconnectTimeoutFrom(values["reconnect-timeout"], io.env);
-  const connection = await connect(values, {
-    env: io.env,
-    warn: (line) => {
-      printError(io, line);
-    },
-  });
+  const connection = await openConnection(io, values);
   let final: JobJson;
   try {
     final = await finalStatus(connection, id, {

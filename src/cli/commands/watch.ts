@@ -3,20 +3,18 @@
  * until it ends. On a terminal one line is rewritten in place; into a pipe
  * every update is a line of its own (with --json: one job object per line).
  */
-import { parseArgs } from "node:util";
-import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP } from "../client-config.ts";
+import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP, type ClientFlags } from "../client-config.ts";
 import { colorEnabled, painter } from "../colors.ts";
 import {
   HELP_OPTION,
   JOB_OPTION,
-  jobIdFrom,
-  printError,
+  parseJobCommandArgs,
   writeAll,
   type CommandIo,
 } from "../command.ts";
-import { connect, type Connection } from "../connection.ts";
+import { openConnection, type Connection } from "../connection.ts";
 import { parseDuration } from "../durations.ts";
-import { EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
+import { EXIT_OK, UsageError } from "../errors.ts";
 import { formatWatchLine } from "../format.ts";
 import { jobToJson, type UsageJson } from "../job-json.ts";
 
@@ -44,7 +42,7 @@ export const OPTIONS = {
 } as const;
 
 /** Streams updates for `id` to stdout until the job's final status. */
-export async function watchJob(
+async function watchJob(
   io: CommandIo,
   connection: Connection,
   id: string,
@@ -84,26 +82,23 @@ export function intervalFrom(text: string | undefined): number {
   return ms;
 }
 
-export async function run(io: CommandIo): Promise<number> {
-  const { values, positionals } = parseOrUsage("watch", () =>
-    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
-  );
-  if (values.help === true) {
-    io.stdout.write(help);
-    return EXIT_OK;
-  }
-  const id = jobIdFrom("watch", values.job, positionals);
+/** `watch` (and `status -w`) once its arguments are parsed: connects and watches job `id`. */
+export async function watchCommand(
+  io: CommandIo,
+  values: ClientFlags & { json?: boolean | undefined; interval?: string | undefined },
+  id: string,
+): Promise<number> {
   const intervalMs = intervalFrom(values.interval);
-  const connection = await connect(values, {
-    env: io.env,
-    warn: (line) => {
-      printError(io, line);
-    },
-  });
+  const connection = await openConnection(io, values);
   try {
     await watchJob(io, connection, id, { json: values.json === true, intervalMs });
     return EXIT_OK;
   } finally {
     connection.close();
   }
+}
+
+export async function run(io: CommandIo): Promise<number> {
+  const args = parseJobCommandArgs(io, "watch", OPTIONS, help);
+  return args === undefined ? EXIT_OK : watchCommand(io, args.values, args.id);
 }
