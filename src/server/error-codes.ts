@@ -27,11 +27,33 @@ export const INTERNAL_MESSAGE = "internal error; the server log has the details"
  * A JobError coded `internal` is logged as well, for the same reason.
  */
 export function toConnectError(err: unknown, logger: Logger, procedure: string): ConnectError {
+  return withShortMessage(mapError(err, logger, procedure));
+}
+
+/** Longest grpc-message sent: messages quote the request (a command, an id),
+ * and a multi-megabyte quote would exceed HTTP/2's header size limits, so the
+ * client would get a reset stream instead of the reason. */
+export const MAX_MESSAGE_CHARS = 1024;
+
+function withShortMessage(e: ConnectError): ConnectError {
+  if (e.rawMessage.length <= MAX_MESSAGE_CHARS) return e;
+  const short = `${e.rawMessage.slice(0, MAX_MESSAGE_CHARS - 20)}… (message shortened)`;
+  // (No handler of ours attaches error details, so none are lost.)
+  return new ConnectError(short, e.code, e.metadata, undefined, e.cause);
+}
+
+function mapError(err: unknown, logger: Logger, procedure: string): ConnectError {
   if (err instanceof ConnectError) return err;
   if (isJobError(err)) {
     const code = CODE_BY_JOB_ERROR[err.code];
     if (code !== Code.Internal)
       return new ConnectError(err.message, code, undefined, undefined, err);
+  }
+  if (isClientGone(err)) {
+    // The caller reset its stream before the request was read: nobody is
+    // left to tell, and it is not a fault of ours to log as one.
+    logger.debug({ procedure }, "the client closed the call before its request was read");
+    return new ConnectError("the client closed the call", Code.Canceled, undefined, undefined, err);
   }
   logger.error({ err, procedure }, "internal error");
   return new ConnectError(INTERNAL_MESSAGE, Code.Internal, undefined, undefined, err);
@@ -66,4 +88,9 @@ async function* mapStreamErrors<T>(
   } catch (err) {
     throw toConnectError(err, logger, procedure);
   }
+}
+
+/** Node's error for a request stream the peer closed before its end. */
+function isClientGone(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "ERR_STREAM_PREMATURE_CLOSE";
 }

@@ -17,6 +17,7 @@ import { createHealthService, HealthState } from "./health.ts";
 import { identityContextValues, requireIdentity } from "./identity.ts";
 import { createJobService } from "./job-service.ts";
 import { DEFAULT_KEEPALIVE, keepAlive, type KeepaliveOptions } from "./keepalive.ts";
+import { guardRequests } from "./request-guards.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { EMPTY_POLICY, type Policy } from "./policy.ts";
 import { DenyList } from "./revocation.ts";
@@ -68,6 +69,12 @@ export interface RunningServer {
 
 /** Streams per connection: one connection cannot hold unbounded handlers. */
 const MAX_CONCURRENT_STREAMS = 1000;
+/** Largest request message: gRPC's customary receive limit. Every request
+ * that can be valid is far smaller (execve takes about 2 MiB of arguments
+ * and environment); without a limit connect-node buffers up to 4 GiB per
+ * message. A larger message is refused with RESOURCE_EXHAUSTED from its
+ * length prefix, before it is read. */
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 /** A TLS handshake that has not finished in this time is dropped. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** How long close() waits for health watchers to receive NOT_SERVING. */
@@ -118,6 +125,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // unpredictable amount of output. The threshold below disables it.
     acceptCompression: [compressionGzip],
     compressMinBytes: Number.MAX_SAFE_INTEGER,
+    readMaxBytes: MAX_REQUEST_BYTES,
     shutdownSignal: shutdown.signal,
     contextValues: (request) => identityContextValues(request, denyList),
     // Every call, health and reflection included, needs a certificate that
@@ -145,7 +153,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
     },
-    handler,
+    guardRequests(handler),
   );
 
   const sessions = new Set<ServerHttp2Session>();

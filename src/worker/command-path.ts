@@ -64,6 +64,9 @@ async function executableProblem(path: string): Promise<string | undefined> {
     const errno = errnoOf(err);
     if (errno === "ENOENT" || errno === "ENOTDIR") return NOT_FOUND;
     if (errno === "EACCES") return "is not accessible";
+    // A name the kernel refuses to look up is the request's fault, not ours.
+    if (errno === "ENAMETOOLONG") return "has a name too long for the system";
+    if (errno === "ELOOP") return "has too many levels of symbolic links";
     throw err;
   }
 }

@@ -56,6 +56,8 @@ Options:
                        (~/.config/jobworker or $JOBWORKER_CONFIG_DIR) if that has none.
   --policy FILE        per-role and per-user limits and allowed commands (JSON; see
                        the README)
+  --deny-list FILE     revoked client certificates, one "serial HEX" or "cn NAME" per
+                       line; re-read whenever it changes
   --cgroup-parent NAME parent cgroup of the jobs' cgroups (default jobworker)
   --log-level LEVEL    trace, debug, info (default), warn, error, silent
 
@@ -86,6 +88,7 @@ const OPTIONS = {
   "state-dir": { type: "string" },
   "tls-dir": { type: "string" },
   policy: { type: "string" },
+  "deny-list": { type: "string" },
   "cgroup-parent": { type: "string" },
   "log-level": { type: "string" },
   "capacity-memory": { type: "string" },
@@ -335,6 +338,7 @@ export async function run(io: CommandIo): Promise<number> {
       tls: { certPem: tls.certPem, keyPem: tls.keyPem, caPem: tls.caPem },
       logger,
       ...(policy === undefined ? {} : { policy }),
+      ...(values["deny-list"] === undefined ? {} : { denyList: resolve(values["deny-list"]) }),
     });
   } catch (err) {
     await worker.close();

@@ -1,0 +1,304 @@
+/**
+ * Shared pieces of the reliability suite: a PKI on disk, a real server in a
+ * separate process (the `jobworker serve` CLI, or serve.ts when a test needs
+ * worker options the CLI does not expose), its file descriptors and RSS from
+ * /proc, typed clients and small statistics helpers.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createJobClient, type ClientOptions, type JobClient } from "../../src/client/index.ts";
+import {
+  createCa,
+  issueClientCert,
+  issueServerCert,
+  type KeyPairPem,
+  type Role,
+} from "../../src/pki/index.ts";
+import { removeCgroupParent } from "../helpers/worker.ts";
+
+export const REPO = new URL("../../", import.meta.url).pathname;
+
+export const IDENTITIES = {
+  alice: "user",
+  bob: "user",
+  mallory: "user",
+  olga: "observer",
+  root: "admin",
+} as const satisfies Record<string, Role>;
+export type Who = keyof typeof IDENTITIES;
+
+export interface Pki {
+  dir: string;
+  ca: KeyPairPem;
+  server: KeyPairPem;
+  clients: Record<Who, KeyPairPem>;
+}
+
+/** A CA, a server certificate for 127.0.0.1/localhost and one client per identity, on disk. */
+export async function makePki(dir: string): Promise<Pki> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const ca = await createCa();
+  const server = await issueServerCert(ca, { names: ["localhost", "127.0.0.1"] });
+  const clients = {} as Record<Who, KeyPairPem>;
+  for (const [user, role] of Object.entries(IDENTITIES) as [Who, Role][]) {
+    clients[user] = await issueClientCert(ca, { user, role });
+  }
+  await writeFile(join(dir, "ca.crt"), ca.certPem);
+  await writeFile(join(dir, "server.crt"), server.certPem);
+  await writeFile(join(dir, "server.key"), server.keyPem, { mode: 0o600 });
+  return { dir, ca, server, clients };
+}
+
+export function connectAs(pki: Pki, address: string, who: Who): ClientOptions {
+  return {
+    server: address,
+    caPem: pki.ca.certPem,
+    certPem: pki.clients[who].certPem,
+    keyPem: pki.clients[who].keyPem,
+  };
+}
+
+export function client(pki: Pki, address: string, who: Who): JobClient {
+  return createJobClient(connectAs(pki, address, who));
+}
+
+/** A temporary directory under /tmp (a real disk here), removed by `cleanup()`. */
+export async function scratchDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `jw-rel-${prefix}-`));
+  // Jobs run as their own uids and must be able to reach their scratch folders below.
+  await chmod(dir, 0o711);
+  return dir;
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  pid: number;
+  address: string;
+  port: number;
+  stateDir: string;
+  cgroupParent: string;
+  /** stderr so far (the JSON log) plus anything else the process printed. */
+  log(): string;
+  /** Resolves with the exit code / signal once the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  alive(): boolean;
+  /** SIGTERM and wait (graceful: stops jobs). */
+  stop(): Promise<void>;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+export interface SpawnOptions {
+  pki: Pki;
+  stateDir: string;
+  cgroupParent: string;
+  /** 0 = any free port. */
+  port?: number;
+  /** Use test/reliability/serve.ts (worker options) instead of the CLI. */
+  script?: { outputCapBytes?: number; denyList?: string; defaultGraceMs?: number };
+  extraArgs?: string[];
+}
+
+/** Starts a server process and waits for its "listening on HOST:PORT" line. */
+export async function spawnServer(options: SpawnOptions): Promise<ServerProcess> {
+  const port = options.port ?? 0;
+  const args =
+    options.script === undefined
+      ? [
+          join(REPO, "bin/jobworker.js"),
+          "serve",
+          "--listen",
+          `127.0.0.1:${port}`,
+          "--state-dir",
+          options.stateDir,
+          "--tls-dir",
+          options.pki.dir,
+          "--cgroup-parent",
+          options.cgroupParent,
+          "--log-level",
+          "info",
+          ...(options.extraArgs ?? []),
+        ]
+      : [
+          join(REPO, "test/reliability/serve.ts"),
+          JSON.stringify({
+            stateDir: options.stateDir,
+            tlsDir: options.pki.dir,
+            cgroupParent: options.cgroupParent,
+            port,
+            ...options.script,
+          }),
+        ];
+  const child = spawn(process.execPath, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    // Never touch the real client configuration of the machine.
+    env: { ...process.env, JOBWORKER_CONFIG_DIR: join(options.stateDir, "..", "client-config") },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+  child.stderr.setEncoding("utf8").on("data", (s: string) => {
+    // Keep the log bounded: the load test logs every start and stop.
+    stderr = (stderr + s).slice(-20_000_000);
+  });
+  const exited = once(child, "exit").then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
+  const state = { done: false };
+  void exited.then(() => {
+    state.done = true;
+  });
+  const deadline = Date.now() + 30_000;
+  let match: RegExpExecArray | null = null;
+  while ((match = /listening on (\S+):(\d+)/.exec(stdout)) === null) {
+    if (state.done || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`the server did not start:\n${stdout}\n${stderr.slice(-4000)}`);
+    }
+    await sleep(20);
+  }
+  const listenPort = Number(match[2]);
+  return {
+    child,
+    pid: child.pid ?? -1,
+    address: `127.0.0.1:${listenPort}`,
+    port: listenPort,
+    stateDir: options.stateDir,
+    cgroupParent: options.cgroupParent,
+    log: () => stdout + stderr,
+    exited,
+    alive: () => !state.done,
+    async stop() {
+      if (state.done) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    async kill(signal) {
+      if (state.done) return;
+      child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** Log lines of level error (50) or worse, and anything that is not JSON
+ * (an uncaught exception's stack, connect's console.error). */
+export function serverErrors(log: string): string[] {
+  const bad: string[] = [];
+  for (const line of log.split("\n")) {
+    if (!line.startsWith("{")) {
+      if (/error|exception|failed/i.test(line) && !/^listening|^created|^SIG/.test(line))
+        bad.push(line);
+      continue;
+    }
+    try {
+      const entry = JSON.parse(line) as { level?: number };
+      if ((entry.level ?? 0) >= 50) bad.push(line);
+    } catch {
+      bad.push(line);
+    }
+  }
+  return bad;
+}
+
+/** Open file descriptors of a process. */
+export async function fdCount(pid: number): Promise<number> {
+  return (await readdir(`/proc/${pid}/fd`)).length;
+}
+
+/** Resident set size of a process in MiB. */
+export async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? "0");
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+/** PIDs in a job's cgroup, in every v1 hierarchy and in v2 (empty if it is gone). */
+export async function cgroupPids(cgroupParent: string, id: string): Promise<number[]> {
+  const pids = new Set<number>();
+  const roots = ["/sys/fs/cgroup"];
+  for (const entry of await readdir("/sys/fs/cgroup")) roots.push(`/sys/fs/cgroup/${entry}`);
+  for (const root of roots) {
+    try {
+      const text = await readFile(`${root}/${cgroupParent}/${id}/cgroup.procs`, "utf8");
+      for (const line of text.split("\n")) if (line !== "") pids.add(Number(line));
+    } catch {
+      // not in this hierarchy, or removed
+    }
+  }
+  return [...pids];
+}
+
+/** Processes running as a job uid (600000 and up), as `pid uid command` lines. */
+export async function jobUidProcesses(): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = await readFile(`/proc/${entry}/status`, "utf8");
+      const uid = Number(/Uid:\s+(\d+)/.exec(status)?.[1] ?? "0");
+      if (uid >= 600_000) {
+        const name = /Name:\s+(.*)/.exec(status)?.[1] ?? "?";
+        found.push(`${entry} ${uid} ${name}`);
+      }
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found;
+}
+
+export async function removeTree(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true });
+}
+
+export { removeCgroupParent };
+
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)] ?? 0;
+}
+
+export function latencySummary(values: readonly number[]): string {
+  return `n=${values.length} p50=${percentile(values, 50).toFixed(1)}ms p99=${percentile(values, 99).toFixed(1)}ms max=${percentile(values, 100).toFixed(1)}ms`;
+}
+
+/** Collected failures of a section; the runner fails if any section has one. */
+export class Checks {
+  readonly failures: string[] = [];
+  readonly section: string;
+  constructor(section: string) {
+    this.section = section;
+  }
+  check(ok: boolean, what: string): void {
+    if (!ok) {
+      this.failures.push(what);
+      console.log(`  FAIL ${what}`);
+    }
+  }
+}
+
+export function say(line: string): void {
+  console.log(line);
+}
+
+/** Polls `condition` until true or `ms` passed. */
+export async function until(
+  condition: () => Promise<boolean> | boolean,
+  ms: number,
+): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await condition()) return true;
+    await sleep(50);
+  }
+  return condition();
+}

@@ -1,0 +1,116 @@
+/**
+ * `npm run test:reliability`: attacks a real server on loopback and prints
+ * figures per section; exits 1 if any check failed. Sections run in order,
+ * each against its own server process and state directory:
+ *
+ *   bad-input   10,000 generated requests, raw garbage, truncated frames
+ *   tls         testssl.sh audit, client certificate revocation
+ *
+ * Not written yet (issue 6): hostile jobs, faults (SIGKILL + restart,
+ * 10,000 dropped streams, full disk) and the 200 x 5 load test.
+ *
+ * Environment: JOBWORKER_REL_SECTIONS=bad-input (a subset),
+ * JOBWORKER_REL_SEED, JOBWORKER_REL_REQUESTS (default 10000).
+ */
+import { join } from "node:path";
+import { badInput } from "./bad-input.ts";
+import {
+  Checks,
+  makePki,
+  removeCgroupParent,
+  removeTree,
+  scratchDir,
+  spawnServer,
+  type ServerProcess,
+} from "./harness.ts";
+import { tlsAudit } from "./tls-audit.ts";
+
+const env = process.env;
+const sections = (env["JOBWORKER_REL_SECTIONS"] ?? "bad-input,tls").split(",");
+const seed = Number(env["JOBWORKER_REL_SEED"] ?? String(Date.now() % 1_000_000));
+const requests = Number(env["JOBWORKER_REL_REQUESTS"] ?? "10000");
+
+if (process.getuid?.() !== 0) {
+  console.error("the reliability suite needs root (cgroups, namespaces, a tmpfs mount)");
+  process.exit(1);
+}
+
+const root = await scratchDir("suite");
+const pki = await makePki(join(root, "tls"));
+let cgroupCounter = 0;
+const cgroupParents: string[] = [];
+const servers: ServerProcess[] = [];
+
+/** A server process on a fresh state directory. */
+export async function freshServer(
+  script?: Parameters<typeof spawnServer>[0]["script"],
+): Promise<ServerProcess> {
+  const cgroupParent = `jobworker-rel-${process.pid}-${++cgroupCounter}`;
+  cgroupParents.push(cgroupParent);
+  const server = await spawnServer({
+    pki,
+    stateDir: join(root, `state-${cgroupCounter}`),
+    cgroupParent,
+    ...(script === undefined ? {} : { script }),
+  });
+  servers.push(server);
+  return server;
+}
+
+// Interrupted: stop the servers (and so their jobs) and remove what we made.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    void (async () => {
+      for (const server of servers) await server.stop();
+      for (const parent of cgroupParents) await removeCgroupParent(parent);
+      await removeTree(root);
+      process.exit(130);
+    })();
+  });
+}
+
+const results: Checks[] = [];
+const started = Date.now();
+const section = async (name: string, run: () => Promise<Checks>): Promise<void> => {
+  if (!sections.includes(name)) return;
+  const t0 = Date.now();
+  console.log(`\n=== ${name}`);
+  try {
+    results.push(await run());
+  } catch (err) {
+    const failed = new Checks(name);
+    failed.check(false, `threw: ${(err as Error).stack ?? String(err)}`);
+    results.push(failed);
+  }
+  console.log(`  (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+};
+
+try {
+  await section("bad-input", async () => {
+    const server = await freshServer();
+    console.log(`  seed ${seed}`);
+    const { checks, figures } = await badInput(pki, server, { requests, seed });
+    console.log(`  gRPC codes over ${figures.requests} requests:`);
+    for (const [code, n] of Object.entries(figures.byCode).sort((a, b) => b[1] - a[1])) {
+      console.log(`    ${code.padEnd(20)} ${n}`);
+      for (const sample of figures.samples[code] ?? []) console.log(`        e.g. ${sample}`);
+    }
+    console.log("  raw connections:");
+    for (const [what, n] of Object.entries(figures.rawConnections)) {
+      console.log(`    ${String(n).padStart(4)}  ${what}`);
+    }
+    await server.stop();
+    return checks;
+  });
+  await section("tls", () => tlsAudit(pki, root, (script) => freshServer(script ?? {})));
+} finally {
+  for (const server of servers) await server.stop();
+  for (const parent of cgroupParents) await removeCgroupParent(parent);
+  await removeTree(root);
+}
+
+const failures = results.flatMap((r) => r.failures.map((f) => `${r.section}: ${f}`));
+console.log(`\n=== summary (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+for (const r of results) console.log(`  ${r.failures.length === 0 ? "ok  " : "FAIL"} ${r.section}`);
+for (const f of failures) console.log(`  - ${f}`);
+process.exit(failures.length === 0 ? 0 : 1);
