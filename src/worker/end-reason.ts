@@ -95,7 +95,9 @@ function howStopped(stop: StopRecord, exit: string): string {
     case "term":
       return `ended after SIGTERM (${exit})`;
     case "kill":
-      return `killed with SIGKILL after the ${formatDuration(stop.graceMs)} grace period`;
+      return stop.graceMs === 0
+        ? "killed with SIGKILL (no grace period)"
+        : `killed with SIGKILL after the ${formatDuration(stop.graceMs)} grace period`;
   }
 }
 

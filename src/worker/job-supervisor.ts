@@ -97,6 +97,12 @@ export class JobSupervisor {
     // A job still starting is stopped as soon as its command runs (or fails to).
     await this.#options.launched.started.catch(() => undefined);
     if (this.#exited) return this.#done;
+    if (graceMs === 0) {
+      // No grace: straight to SIGKILL. A SIGTERM first would only give a
+      // job flooding its output (the output cap) time to write more.
+      await this.#kill();
+      return this.#done;
+    }
     this.#stop.stage = "term";
     await this.#signalJobProcesses("SIGTERM");
     const graceTimer = setTimeout(() => {

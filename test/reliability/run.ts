@@ -5,8 +5,9 @@
  *
  *   bad-input   10,000 generated requests, raw garbage, truncated frames
  *   tls         testssl.sh audit, client certificate revocation
+ *   hostile     fork bomb, memory balloon, output flood, daemons, escapes
  *
- * Not written yet (issue 6): hostile jobs, faults (SIGKILL + restart,
+ * Not written yet (issue 6): faults (SIGKILL + restart,
  * 10,000 dropped streams, full disk) and the 200 x 5 load test.
  *
  * Environment: JOBWORKER_REL_SECTIONS=bad-input (a subset),
@@ -23,10 +24,11 @@ import {
   spawnServer,
   type ServerProcess,
 } from "./harness.ts";
+import { HOSTILE_OUTPUT_CAP_BYTES, hostileJobs } from "./hostile-jobs.ts";
 import { tlsAudit } from "./tls-audit.ts";
 
 const env = process.env;
-const sections = (env["JOBWORKER_REL_SECTIONS"] ?? "bad-input,tls").split(",");
+const sections = (env["JOBWORKER_REL_SECTIONS"] ?? "bad-input,tls,hostile").split(",");
 const seed = Number(env["JOBWORKER_REL_SEED"] ?? String(Date.now() % 1_000_000));
 const requests = Number(env["JOBWORKER_REL_REQUESTS"] ?? "10000");
 
@@ -103,6 +105,15 @@ try {
     return checks;
   });
   await section("tls", () => tlsAudit(pki, root, (script) => freshServer(script ?? {})));
+  await section("hostile", async () => {
+    const server = await freshServer({ outputCapBytes: HOSTILE_OUTPUT_CAP_BYTES });
+    const { checks, figures } = await hostileJobs(pki, server);
+    console.log(
+      `  fork bomb peak ${figures.forkBombPeakPids} tasks; flood kept ${figures.floodBytes} bytes`,
+    );
+    await server.stop();
+    return checks;
+  });
 } finally {
   for (const server of servers) await server.stop();
   for (const parent of cgroupParents) await removeCgroupParent(parent);

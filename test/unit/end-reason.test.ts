@@ -73,7 +73,10 @@ describe("how a job ended", () => {
       signal: "SIGKILL",
       stop: { cause: "output-cap", graceMs: 0, stage: "kill" },
     });
-    assert.match(cap.reason, /^output exceeded the cap of 1 GiB/);
+    assert.equal(
+      cap.reason,
+      "output exceeded the cap of 1 GiB: killed with SIGKILL (no grace period)",
+    );
     const shutdown = decideEnd({
       ...base,
       exitCode: 143,
