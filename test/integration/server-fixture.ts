@@ -6,13 +6,7 @@
  */
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { SecureClientSessionOptions } from "node:http2";
-import {
-  createCa,
-  issueClientCert,
-  issueServerCert,
-  type KeyPairPem,
-  type Role,
-} from "../../src/pki/index.ts";
+import { type KeyPairPem, type Role } from "../../src/pki/index.ts";
 import {
   createJobClient,
   createJobTransport,
@@ -28,6 +22,7 @@ import {
   type ServerOptions,
 } from "../../src/server/index.ts";
 import type { WorkerOptions } from "../../src/worker/index.ts";
+import { issueTestCertificates } from "../helpers/pki.ts";
 import { openTestWorker, type TestWorker } from "../helpers/worker.ts";
 
 export const IDENTITIES = {
@@ -46,14 +41,7 @@ export interface TestPki {
 }
 
 export async function makePki(): Promise<TestPki> {
-  const ca = await createCa();
-  const server = await issueServerCert(ca, { names: ["localhost", "127.0.0.1", "::1"] });
-  const entries = await Promise.all(
-    Object.entries(IDENTITIES).map(
-      async ([user, role]) => [user, await issueClientCert(ca, { user, role })] as const,
-    ),
-  );
-  return { ca, server, clients: Object.fromEntries(entries) as Record<Who, KeyPairPem> };
+  return issueTestCertificates(IDENTITIES);
 }
 
 export interface TestServer {

@@ -11,13 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createJobClient, type ClientOptions, type JobClient } from "../../src/client/index.ts";
-import {
-  createCa,
-  issueClientCert,
-  issueServerCert,
-  type KeyPairPem,
-  type Role,
-} from "../../src/pki/index.ts";
+import { type KeyPairPem, type Role } from "../../src/pki/index.ts";
+import { issueTestCertificates } from "../helpers/pki.ts";
 import { removeCgroupParent } from "../helpers/worker.ts";
 
 export const REPO = new URL("../../", import.meta.url).pathname;
@@ -41,12 +36,7 @@ export interface Pki {
 /** A CA, a server certificate for 127.0.0.1/localhost and one client per identity, on disk. */
 export async function makePki(dir: string): Promise<Pki> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const ca = await createCa();
-  const server = await issueServerCert(ca, { names: ["localhost", "127.0.0.1"] });
-  const clients = {} as Record<Who, KeyPairPem>;
-  for (const [user, role] of Object.entries(IDENTITIES) as [Who, Role][]) {
-    clients[user] = await issueClientCert(ca, { user, role });
-  }
+  const { ca, server, clients } = await issueTestCertificates(IDENTITIES);
   await writeFile(join(dir, "ca.crt"), ca.certPem);
   await writeFile(join(dir, "server.crt"), server.certPem);
   await writeFile(join(dir, "server.key"), server.keyPem, { mode: 0o600 });
