@@ -24,6 +24,9 @@ export interface EndFacts {
   timeoutMs: number | null;
   outputCapBytes: number;
   memoryLimitBytes: number | undefined;
+  /** The file system of the state directory had no space left when the job
+   * ended: its writes to the output file may have failed. */
+  outputDiskFull: boolean;
 }
 
 export interface EndVerdict {
@@ -47,7 +50,18 @@ export function describeExit(exitCode: number | null, signal: string | null): st
   return `exited with code ${exitCode ?? "unknown"}`;
 }
 
+/** Space for the output ran out: said after the reason, whatever the state. */
+export const OUTPUT_DISK_FULL_NOTE =
+  "the state directory's file system is full, so output may be missing";
+
 export function decideEnd(facts: EndFacts): EndVerdict {
+  const verdict = verdictOf(facts);
+  return facts.outputDiskFull
+    ? { ...verdict, reason: `${verdict.reason} (${OUTPUT_DISK_FULL_NOTE})` }
+    : verdict;
+}
+
+function verdictOf(facts: EndFacts): EndVerdict {
   const oomKilled = facts.oomKills > 0;
   const exit = describeExit(facts.exitCode, facts.signal);
   const { stop } = facts;

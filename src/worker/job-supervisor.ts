@@ -5,7 +5,7 @@
  * launcher exits it collects the final usage, empties and removes the
  * cgroup, and moves the job to its final state.
  */
-import { readFile, stat } from "node:fs/promises";
+import { readFile, stat, statfs } from "node:fs/promises";
 import type { JobCgroup } from "./cgroup/driver.ts";
 import { decideEnd, stopOutcomeOf, type StopCause, type StopRecord } from "./end-reason.ts";
 import type { Job } from "./job.ts";
@@ -203,6 +203,7 @@ export class JobSupervisor {
       timeoutMs: spec.timeoutMs,
       outputCapBytes: this.#options.outputCapBytes,
       memoryLimitBytes: spec.limits.memoryBytes,
+      outputDiskFull: await noSpaceLeft(outputFile),
     });
     const startFailure = await this.#options.launched.started.then(
       () => undefined,
@@ -240,4 +241,14 @@ async function childrenOf(pid: number): Promise<number[]> {
     .split(" ")
     .filter((field) => field !== "")
     .map(Number);
+}
+
+/** No block left for unprivileged writers on the file system of `file` (the
+ * job writes its output itself, as its own uid, so its failed writes are
+ * not seen here: this is how a job cut short by a full disk is told apart). */
+async function noSpaceLeft(file: string): Promise<boolean> {
+  return statfs(file).then(
+    (fs) => fs.bavail === 0,
+    () => false,
+  );
 }

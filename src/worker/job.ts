@@ -30,6 +30,9 @@ export interface JobEvent {
 
 export const jobChannel = channel("jobworker:job");
 
+/** How often a record that could not be written is tried again. */
+const RECORD_RETRY_MS = 1000;
+
 type Patch = Partial<Omit<JobStatus, "id" | "state">>;
 
 export class Job {
@@ -37,8 +40,11 @@ export class Job {
   readonly #recordFile: string;
   readonly #listeners = new Set<(job: JobStatus) => void>();
   readonly #ended = Promise.withResolvers<JobStatus>();
-  /** Set when the last record write failed; retried by `flush()`. */
+  /** Set when the last record write failed; retried by a timer and by `flush()`. */
   #unsaved = false;
+  /** Record writes, one after another: two at once would share the temporary file. */
+  #saving: Promise<void> = Promise.resolve();
+  #retry: NodeJS.Timeout | undefined;
 
   constructor(status: JobStatus, recordFile: string) {
     this.#status = status;
@@ -123,7 +129,15 @@ export class Job {
     return this.#ended.promise;
   }
 
-  async #save(): Promise<void> {
+  /** Queues a write of the status as it is when the write runs (so the newest wins). */
+  #save(): Promise<void> {
+    this.#saving = this.#saving.then(() => this.#write());
+    return this.#saving;
+  }
+
+  async #write(): Promise<void> {
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
     try {
       await writeRecord(this.#recordFile, this.#status);
       this.#unsaved = false;
@@ -134,6 +148,9 @@ export class Job {
         job: this.snapshot(),
         error: JobError.from(err),
       } satisfies JobEvent);
+      // A full disk frees up: keep trying, so the record on disk catches up
+      // with the job without waiting for its next transition or a shutdown.
+      this.#retry = setTimeout(() => void this.flush(), RECORD_RETRY_MS).unref();
     }
   }
 

@@ -140,6 +140,9 @@ export class Worker {
     this.#admission.checkCouldEverFit(reservation);
     const id = randomUUID();
     const created = Promise.withResolvers<Job>();
+    // Rejected when the record cannot be written; only a queue callback
+    // listens, and an admitted job never registers one.
+    created.promise.catch(() => undefined);
     // Admission is decided synchronously, so the queue order is the order of
     // start calls; a job admitted later waits for its record to exist.
     const admittedNow = this.#admission.enqueue(id, reservation, () => {

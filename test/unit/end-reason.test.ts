@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decideEnd, type EndFacts } from "../../src/worker/end-reason.ts";
+import { decideEnd, OUTPUT_DISK_FULL_NOTE, type EndFacts } from "../../src/worker/end-reason.ts";
 
 const base: EndFacts = {
   exitCode: 0,
@@ -10,6 +10,7 @@ const base: EndFacts = {
   timeoutMs: null,
   outputCapBytes: 1024 ** 3,
   memoryLimitBytes: 64 * 1024 * 1024,
+  outputDiskFull: false,
 };
 
 describe("how a job ended", () => {
@@ -83,5 +84,14 @@ describe("how a job ended", () => {
       stop: { cause: "shutdown", graceMs: 10_000, stage: "term" },
     });
     assert.deepEqual(shutdown.state, "stopped");
+  });
+
+  it("a full state disk is said after the reason, whatever the state", () => {
+    assert.deepEqual(decideEnd({ ...base, exitCode: 1, outputDiskFull: true }), {
+      state: "failed",
+      reason: `exited with code 1 (${OUTPUT_DISK_FULL_NOTE})`,
+      oomKilled: false,
+    });
+    assert.equal(decideEnd({ ...base, outputDiskFull: true }).state, "succeeded");
   });
 });
