@@ -18,6 +18,7 @@ import { identityContextValues, requireIdentity } from "./identity.ts";
 import { createJobService } from "./job-service.ts";
 import { DEFAULT_KEEPALIVE, keepAlive, type KeepaliveOptions } from "./keepalive.ts";
 import { guardRequests } from "./request-guards.ts";
+import { logJobEvents } from "./job-events-log.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { EMPTY_POLICY, type Policy } from "./policy.ts";
 import { DenyList } from "./revocation.ts";
@@ -208,6 +209,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const bound = server.address() as AddressInfo;
   const address = { host: bound.address, port: bound.port };
   logger.info({ address }, "listening");
+  const stopLoggingJobs = logJobEvents(logger);
 
   async function shutDown(): Promise<void> {
     denyList?.close();
@@ -225,6 +227,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await closed;
     }
     logger.info("closed");
+    stopLoggingJobs();
   }
 
   return {
