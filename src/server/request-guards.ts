@@ -9,7 +9,7 @@
  * in the response trailers to INVALID_ARGUMENT, so INTERNAL keeps meaning
  * "a fault of the server".
  *
- * 2. Early answers. When the response is complete while the client is still
+ * 2. Early answers. When a refusal is complete while the client is still
  * sending its request (a message refused from its length prefix), the
  * stream is reset with NO_ERROR, as gRPC servers do. Otherwise the unread
  * bytes keep the connection's flow-control window, and every later call on
@@ -29,16 +29,23 @@ const DECODE_FAILURES = [
 
 export function guardRequests(handler: NodeHandler): NodeHandler {
   return (request, response) => {
+    let refused = false;
     const addTrailers = response.addTrailers.bind(response);
     response.addTrailers = (headers) => {
-      addTrailers(rewrite(headers));
+      const rewritten = rewrite(headers);
+      refused = String(rewritten["grpc-status"] ?? "0") !== "0";
+      addTrailers(rewritten);
     };
     // Node's compat layer sends the trailers from its own 'wantTrailers'
     // listener, registered before this one; the reset goes out after them.
+    // Only after a refusal: a call that succeeded has read its whole
+    // request, and the client's END_STREAM may simply not have arrived yet
+    // (under load it often has not); resetting such a stream makes Node
+    // clients fail a call that succeeded ("Premature close").
     request.stream.once("wantTrailers", () => {
       setImmediate(() => {
         const stream = request.stream;
-        if (!stream.closed && stream.state.remoteClose === 0) {
+        if (refused && !stream.closed && stream.state.remoteClose === 0) {
           stream.close(constants.NGHTTP2_NO_ERROR);
         }
       });
