@@ -26,8 +26,13 @@ export const INTERNAL_MESSAGE = "internal error; the server log has the details"
  * so the client gets a generic INTERNAL and the log gets the real error.
  * A JobError coded `internal` is logged as well, for the same reason.
  */
-export function toConnectError(err: unknown, logger: Logger, procedure: string): ConnectError {
-  return withShortMessage(mapError(err, logger, procedure));
+export function toConnectError(
+  err: unknown,
+  logger: Logger,
+  procedure: string,
+  signal?: AbortSignal,
+): ConnectError {
+  return withShortMessage(mapError(err, logger, procedure, signal?.aborted === true));
 }
 
 /** Longest grpc-message sent: messages quote the request (a command, an id),
@@ -42,17 +47,25 @@ function withShortMessage(e: ConnectError): ConnectError {
   return new ConnectError(short, e.code, e.metadata, undefined, e.cause);
 }
 
-function mapError(err: unknown, logger: Logger, procedure: string): ConnectError {
+/** `callAborted`: the call's signal fired (the client cancelled or its
+ * connection is gone) before the error reached us. */
+function mapError(
+  err: unknown,
+  logger: Logger,
+  procedure: string,
+  callAborted: boolean,
+): ConnectError {
   if (err instanceof ConnectError) return err;
   if (isJobError(err)) {
     const code = CODE_BY_JOB_ERROR[err.code];
     if (code !== Code.Internal)
       return new ConnectError(err.message, code, undefined, undefined, err);
   }
-  if (isClientGone(err)) {
-    // The caller reset its stream before the request was read: nobody is
-    // left to tell, and it is not a fault of ours to log as one.
-    logger.debug({ procedure }, "the client closed the call before its request was read");
+  if (callAborted || isClientGone(err)) {
+    // The caller reset its stream (before its request was read, or while
+    // output was written to it: "write ECANCELED"): nobody is left to tell,
+    // and it is not a fault of ours to log as one.
+    logger.debug({ procedure, reason: String(err) }, "the client closed the call");
     return new ConnectError("the client closed the call", Code.Canceled, undefined, undefined, err);
   }
   logger.error({ err, procedure }, "internal error");
@@ -69,9 +82,12 @@ export function errorMapping(logger: Logger): Interceptor {
     try {
       const response = await next(request);
       if (!response.stream) return response;
-      return { ...response, message: mapStreamErrors(response.message, logger, procedure) };
+      return {
+        ...response,
+        message: mapStreamErrors(response.message, logger, procedure, request.signal),
+      };
     } catch (err) {
-      throw toConnectError(err, logger, procedure);
+      throw toConnectError(err, logger, procedure, request.signal);
     }
   };
 }
@@ -80,13 +96,14 @@ async function* mapStreamErrors<T>(
   messages: AsyncIterable<T>,
   logger: Logger,
   procedure: string,
+  signal: AbortSignal,
 ): AsyncIterable<T> {
   try {
     // yield* forwards return() as well: a cancelled call still ends the
     // handler's generator, and with it the worker reader it holds.
     yield* messages;
   } catch (err) {
-    throw toConnectError(err, logger, procedure);
+    throw toConnectError(err, logger, procedure, signal);
   }
 }
 

@@ -1,18 +1,19 @@
 /**
  * The API server: HTTP/2 + TLS 1.3 with client certificates, speaking gRPC
- * through connect-node, serving JobService, health and reflection.
+ * through connect's router (grpc-handler.ts), serving JobService, health and reflection.
  */
 import { createSecureServer, type ServerHttp2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionGzip } from "@connectrpc/connect-node";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as AlphaServerReflection } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { JobService } from "../gen/jobworker/v1/jobworker_pb.js";
 import { JobError, type Worker } from "../worker/index.ts";
 import { errorMapping } from "./error-codes.ts";
+import { createGrpcHandler } from "./grpc-handler.ts";
 import { createHealthService, HealthState } from "./health.ts";
 import { identityContextValues, requireIdentity } from "./identity.ts";
 import { createJobService } from "./job-service.ts";
@@ -111,7 +112,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     AlphaServerReflection,
   ]);
 
-  const handler = connectNodeAdapter({
+  const handler = createGrpcHandler({
     // gRPC only: the one protocol our clients (CLI, grpcurl, grpcio) speak;
     // Connect and gRPC-web would be more surface with no user.
     grpc: true,
@@ -133,6 +134,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // names a user and a role: this port serves authenticated clients only.
     requestGate: requireIdentity,
     interceptors: [errorMapping(logger)],
+    logger,
     routes(router) {
       router.service(
         JobService,

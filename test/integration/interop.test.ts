@@ -96,6 +96,11 @@ describe("interop with python3-grpcio", () => {
     assert.equal(result["state"], "JOB_STATE_SUCCEEDED");
     assert.equal(result["exit_code"], 0);
     assert.equal(result["missing_job"], "NOT_FOUND");
+    assert.equal(result["unknown_method"], "UNIMPLEMENTED");
+    assert.equal(
+      result["unknown_method_message"],
+      "unknown method /jobworker.v1.JobService/DeleteEverything",
+    );
   });
 
   it("a client without a certificate is refused", async () => {

@@ -181,6 +181,18 @@ def run_full(channel, types):
         result["missing_job"] = "OK"
     except grpc.RpcError as err:
         result["missing_job"] = err.code().name
+
+    try:
+        unary(
+            channel,
+            JOBS + "DeleteEverything",
+            types["jobworker.v1.GetJobRequest"](),
+            types["jobworker.v1.GetJobResponse"],
+        )
+        result["unknown_method"] = "OK"
+    except grpc.RpcError as err:
+        result["unknown_method"] = err.code().name
+        result["unknown_method_message"] = err.details()
     return result
 
 

@@ -343,8 +343,7 @@ export async function badInput(
     if (list.length < 6 && !list.some((m) => m.startsWith(result.message.slice(0, 30)))) {
       list.push(`${result.message.slice(0, 160)}  [${what}]`);
     }
-    // http-404: an unknown path, which gRPC clients read as UNIMPLEMENTED.
-    if (!["OK", "cancelled-by-client", "http-404"].includes(name) && result.message.trim() === "") {
+    if (!["OK", "cancelled-by-client"].includes(name) && result.message.trim() === "") {
       checks.check(false, `${what}: ${name} without a message`);
     }
   };
