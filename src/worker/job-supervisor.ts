@@ -243,12 +243,19 @@ async function childrenOf(pid: number): Promise<number[]> {
     .map(Number);
 }
 
-/** No block left for unprivileged writers on the file system of `file` (the
- * job writes its output itself, as its own uid, so its failed writes are
- * not seen here: this is how a job cut short by a full disk is told apart). */
+/** Free space below which the state directory's file system counts as full:
+ * the job's writes fail at 0, but replacing a record (the job's own
+ * "running" record, written while it fills the disk) frees a block or two
+ * before this is checked. */
+const FULL_DISK_SLACK_BYTES = 64 * 1024;
+
+/** Less than the slack left for unprivileged writers on the file system of
+ * `file` (the job writes its output itself, as its own uid, so its failed
+ * writes are not seen here: this is how a job cut short by a full disk is
+ * told apart). */
 async function noSpaceLeft(file: string): Promise<boolean> {
   return statfs(file).then(
-    (fs) => fs.bavail === 0,
+    (fs) => fs.bavail * fs.bsize < FULL_DISK_SLACK_BYTES,
     () => false,
   );
 }
