@@ -6,7 +6,16 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -90,6 +99,24 @@ export interface SpawnOptions {
   /** Use test/reliability/serve.ts (worker options) instead of the CLI. */
   script?: { outputCapBytes?: number; denyList?: string; defaultGraceMs?: number };
   extraArgs?: string[];
+}
+
+export interface ServerChoice {
+  /** serve.ts with these worker options, instead of the CLI. */
+  script?: SpawnOptions["script"];
+  /** More `jobworker serve` flags. */
+  extraArgs?: string[];
+  /** A state directory of the caller's (e.g. on a small tmpfs). */
+  stateDir?: string;
+}
+
+/** Starts servers for the sections and stops them all at the end. */
+export interface Servers {
+  /** A server on a fresh state directory and cgroup parent. */
+  fresh(choice?: ServerChoice): Promise<ServerProcess>;
+  /** A new server process on the state directory, cgroup parent and port of
+   * `previous`, which must have exited. */
+  restart(previous: ServerProcess, choice?: ServerChoice): Promise<ServerProcess>;
 }
 
 /** Starts a server process and waits for its "listening on HOST:PORT" line. */
@@ -197,6 +224,25 @@ export function serverErrors(log: string): string[] {
   return bad;
 }
 
+/** Checks that the server is up and its log has no error lines (printing the first few). */
+export function reportServerLog(checks: Checks, server: ServerProcess, label = "server"): void {
+  const errors = serverErrors(server.log());
+  checks.report(
+    server.alive() && errors.length === 0,
+    `${label}: ${server.alive() ? "alive" : "EXITED"}, ${errors.length} error lines in its log` +
+      (errors.length === 0 ? "" : `: ${errors.slice(0, 3).join(" | ")}`),
+  );
+}
+
+/** What a process's descriptors point at ("socket:[123]", a path, …), one per descriptor. */
+export async function fdTargets(pid: number): Promise<string[]> {
+  const targets: string[] = [];
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    targets.push(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => "(closed)"));
+  }
+  return targets;
+}
+
 /** Open file descriptors of a process. */
 export async function fdCount(pid: number): Promise<number> {
   return (await readdir(`/proc/${pid}/fd`)).length;
@@ -268,16 +314,18 @@ export class Checks {
   constructor(section: string) {
     this.section = section;
   }
+  /** Records a failure (silent when ok). */
   check(ok: boolean, what: string): void {
     if (!ok) {
       this.failures.push(what);
       console.log(`  FAIL ${what}`);
     }
   }
-}
-
-export function say(line: string): void {
-  console.log(line);
+  /** Prints an "ok" line, or records the failure. */
+  report(ok: boolean, what: string): void {
+    if (ok) console.log(`  ok   ${what}`);
+    else this.check(false, what);
+  }
 }
 
 /** Polls `condition` until true or `ms` passed. */

@@ -8,21 +8,28 @@
  * the server. Meanwhile an innocent job of another user keeps running and
  * its status calls are timed; the server must stay up and quiet.
  */
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { JobState, StopOutcome, type Job } from "../../src/gen/jobworker/v1/jobworker_pb.js";
-import type { JobClient } from "../../src/client/index.ts";
+import { JobState, StopOutcome } from "../../src/gen/jobworker/v1/jobworker_pb.js";
 import {
   Checks,
   cgroupPids,
   client,
   latencySummary,
-  say,
-  serverErrors,
+  reportServerLog,
   until,
   type Pki,
   type ServerProcess,
 } from "./harness.ts";
+import {
+  FINAL,
+  describe,
+  finalJob,
+  outputText,
+  processesOfUid,
+  start,
+  stateName,
+} from "./job-calls.ts";
 
 export const HOSTILE_OUTPUT_CAP_BYTES = 8 * 1024 * 1024;
 
@@ -37,73 +44,9 @@ export interface HostileFigures {
   floodBytes: number;
 }
 
-const FINAL = new Set<JobState>([JobState.SUCCEEDED, JobState.FAILED, JobState.STOPPED]);
-
-function stateName(state: JobState): string {
-  return JobState[state];
-}
-
 /** The program of a command line, for a short result line. */
 function first(cmdline: string): string {
   return cmdline.trim().split(" ")[0] ?? "";
-}
-
-function describe(job: Job): string {
-  return `${stateName(job.state)} "${job.reason}"`;
-}
-
-async function finalJob(c: JobClient, id: string, ms: number): Promise<Job> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const { job } = await c.getJob({ id });
-    if (job === undefined) throw new Error(`job ${id} has no status`);
-    if (FINAL.has(job.state) || Date.now() > deadline) return job;
-    await sleep(50);
-  }
-}
-
-async function outputOf(c: JobClient, id: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const piece of c.streamOutput({ id, offset: 0n, follow: false })) {
-    chunks.push(Buffer.from(piece.data));
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-async function start(
-  c: JobClient,
-  command: string,
-  args: string[],
-  extra: { pids?: number; memoryBytes?: bigint; timeoutMs?: number } = {},
-): Promise<Job> {
-  const { job } = await c.startJob({
-    command,
-    args,
-    limits: {
-      ...(extra.pids === undefined ? {} : { pids: extra.pids }),
-      ...(extra.memoryBytes === undefined ? {} : { memoryBytes: extra.memoryBytes }),
-    },
-    timeoutMs: BigInt(extra.timeoutMs ?? 30_000),
-  });
-  if (job === undefined) throw new Error(`starting ${command} returned no job`);
-  return job;
-}
-
-/** Processes on the host running as `uid`, as "pid name" strings. */
-async function processesOfUid(uid: number): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const status = await readFile(`/proc/${entry}/status`, "utf8");
-      if (Number(/Uid:\s+(\d+)/.exec(status)?.[1] ?? "-1") === uid) {
-        found.push(`${entry} ${/Name:\s+(.*)/.exec(status)?.[1] ?? "?"}`);
-      }
-    } catch {
-      // exited while we looked
-    }
-  }
-  return found;
 }
 
 export async function hostileJobs(
@@ -112,8 +55,7 @@ export async function hostileJobs(
 ): Promise<{ checks: Checks; figures: HostileFigures }> {
   const checks = new Checks("hostile");
   const result = (ok: boolean, what: string): void => {
-    if (ok) say(`  ok   ${what}`);
-    else checks.check(false, what);
+    checks.report(ok, what);
   };
   const mallory = client(pki, server.address, "mallory");
   const alice = client(pki, server.address, "alice");
@@ -227,8 +169,8 @@ export async function hostileJobs(
       result(
         mid?.state === JobState.RUNNING &&
           end.state === JobState.STOPPED &&
-          (await outputOf(mallory, job.id)) === "bye\n",
-        `closed stdout/stderr: ${stateName(mid?.state ?? JobState.UNSPECIFIED)} after 0.7 s, ` +
+          (await outputText(mallory, job.id)) === "bye\n",
+        `closed stdout/stderr: ${stateName(mid?.state)} after 0.7 s, ` +
           `stop ${StopOutcome[stop.outcome]} -> ${describe(end)}`,
       );
     }
@@ -272,7 +214,7 @@ export async function hostileJobs(
         "-c",
         "trap '' TERM; echo armed; while :; do sleep 0.2; done",
       ]);
-      await until(async () => (await outputOf(mallory, job.id)).includes("armed"), 3000);
+      await until(async () => (await outputText(mallory, job.id)).includes("armed"), 3000);
       const t0 = Date.now();
       const stop = await mallory.stopJob({ id: job.id, graceMs: 300n });
       const end = await finalJob(mallory, job.id, 10_000);
@@ -291,7 +233,7 @@ export async function hostileJobs(
       await sleep(500);
       const inOwn = (await cgroupPids(server.cgroupParent, job.id)).length;
       const end = await finalJob(mallory, job.id, 10_000);
-      const out = await outputOf(mallory, job.id);
+      const out = await outputText(mallory, job.id);
       const denied = (out.match(/Permission denied|Read-only file system/g) ?? []).length;
       result(
         denied === 2 && !/rc=0/.test(out) && inOwn > 0,
@@ -311,7 +253,7 @@ export async function hostileJobs(
         .replaceAll("\0", " ")
         .trim();
       await finalJob(mallory, job.id, 10_000);
-      const [pidsLine = "", initLine = ""] = (await outputOf(mallory, job.id)).split("\n");
+      const [pidsLine = "", initLine = ""] = (await outputText(mallory, job.id)).split("\n");
       const pids = pidsLine.trim().split(/\s+/).filter(Boolean);
       result(
         pids.length > 0 &&
@@ -337,7 +279,7 @@ export async function hostileJobs(
       ].join("\n");
       const job = await start(mallory, "/usr/bin/python3", ["-c", script]);
       const end = await finalJob(mallory, job.id, 10_000);
-      const out = (await outputOf(mallory, job.id)).trim();
+      const out = (await outputText(mallory, job.id)).trim();
       result(
         !/connected/.test(out) &&
           /Connection refused/.test(out) &&
@@ -353,7 +295,7 @@ export async function hostileJobs(
         `kill -TERM ${server.pid}; echo rc=$?; kill -KILL -1; echo after-kill-all`,
       ]);
       const end = await finalJob(mallory, job.id, 10_000);
-      const out = await outputOf(mallory, job.id);
+      const out = await outputText(mallory, job.id);
       await sleep(200);
       const answers = await alice
         .listJobs({})
@@ -372,19 +314,15 @@ export async function hostileJobs(
 
   // The innocent job and the server came through.
   const { job: after } = await alice.getJob({ id: innocent.id });
-  const ticks = (await outputOf(alice, innocent.id)).split("\n").filter((l) => l === "tick");
+  const ticks = (await outputText(alice, innocent.id)).split("\n").filter((l) => l === "tick");
   result(
     after?.state === JobState.RUNNING && ticks.length > 10 && probe.errors === 0,
-    `innocent job: ${stateName(after?.state ?? JobState.UNSPECIFIED)}, ${ticks.length} ticks, ` +
+    `innocent job: ${stateName(after?.state)}, ${ticks.length} ticks, ` +
       `${probe.errors} failed status calls; status latency ${latencySummary(figures.innocentLatencies)} ` +
       `(before: ${latencySummary(figures.baselineLatencies)})`,
   );
   await alice.stopJob({ id: innocent.id, graceMs: 1000n });
-  const errors = serverErrors(server.log());
-  result(
-    server.alive() && errors.length === 0,
-    `server alive, ${errors.length} error lines in its log${errors.length === 0 ? "" : `: ${errors.slice(0, 3).join(" | ")}`}`,
-  );
+  reportServerLog(checks, server);
   mallory.close();
   alice.close();
   return { checks, figures };
