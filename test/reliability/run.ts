@@ -5,16 +5,20 @@
  *
  *   bad-input   10,000 generated requests, raw garbage, truncated frames
  *   tls         testssl.sh audit, client certificate revocation
+ *   crash       server SIGKILLed under followed jobs, restart, reconnects
+ *   drops       10,000 output streams opened and dropped mid-way
+ *   full-disk   the state directory on a small tmpfs that fills up
+ *   load        200 jobs x 5 followers for 2 minutes, stops and starts mixed
  *   hostile     fork bomb, memory balloon, output flood, daemons, escapes
  *
- * Not written yet (issue 6): faults (SIGKILL + restart,
- * 10,000 dropped streams, full disk) and the 200 x 5 load test.
- *
- * Environment: JOBWORKER_REL_SECTIONS=bad-input (a subset),
- * JOBWORKER_REL_SEED, JOBWORKER_REL_REQUESTS (default 10000).
+ * Environment: JOBWORKER_REL_SECTIONS=crash,drops (a subset),
+ * JOBWORKER_REL_SEED, JOBWORKER_REL_REQUESTS (default 10000),
+ * JOBWORKER_REL_STREAMS (default 10000), JOBWORKER_REL_LOAD_SECONDS
+ * (default 120).
  */
 import { join } from "node:path";
 import { badInput } from "./bad-input.ts";
+import { crashAndRestart, droppedStreams, fullDisk } from "./faults.ts";
 import {
   Checks,
   makePki,
@@ -22,15 +26,23 @@ import {
   removeTree,
   scratchDir,
   spawnServer,
+  type ServerChoice,
   type ServerProcess,
+  type Servers,
+  type SpawnOptions,
 } from "./harness.ts";
 import { HOSTILE_OUTPUT_CAP_BYTES, hostileJobs } from "./hostile-jobs.ts";
+import { load } from "./load.ts";
 import { tlsAudit } from "./tls-audit.ts";
 
 const env = process.env;
-const sections = (env["JOBWORKER_REL_SECTIONS"] ?? "bad-input,tls,hostile").split(",");
+const sections = (
+  env["JOBWORKER_REL_SECTIONS"] ?? "bad-input,tls,crash,drops,full-disk,load,hostile"
+).split(",");
 const seed = Number(env["JOBWORKER_REL_SEED"] ?? String(Date.now() % 1_000_000));
 const requests = Number(env["JOBWORKER_REL_REQUESTS"] ?? "10000");
+const streams = Number(env["JOBWORKER_REL_STREAMS"] ?? "10000");
+const loadSeconds = Number(env["JOBWORKER_REL_LOAD_SECONDS"] ?? "120");
 
 if (process.getuid?.() !== 0) {
   console.error("the reliability suite needs root (cgroups, namespaces, a tmpfs mount)");
@@ -41,23 +53,36 @@ const root = await scratchDir("suite");
 const pki = await makePki(join(root, "tls"));
 let cgroupCounter = 0;
 const cgroupParents: string[] = [];
-const servers: ServerProcess[] = [];
 
-/** A server process on a fresh state directory. */
-export async function freshServer(
-  script?: Parameters<typeof spawnServer>[0]["script"],
-): Promise<ServerProcess> {
-  const cgroupParent = `jobworker-rel-${process.pid}-${++cgroupCounter}`;
-  cgroupParents.push(cgroupParent);
-  const server = await spawnServer({
-    pki,
-    stateDir: join(root, `state-${cgroupCounter}`),
-    cgroupParent,
-    ...(script === undefined ? {} : { script }),
-  });
+const servers: ServerProcess[] = [];
+const track = (server: ServerProcess): ServerProcess => {
   servers.push(server);
   return server;
-}
+};
+const spawnChosen = (
+  base: Omit<SpawnOptions, "pki" | "script" | "extraArgs">,
+  choice: ServerChoice,
+): Promise<ServerProcess> =>
+  spawnServer({
+    pki,
+    ...base,
+    ...(choice.script === undefined ? {} : { script: choice.script }),
+    ...(choice.extraArgs === undefined ? {} : { extraArgs: choice.extraArgs }),
+  }).then(track);
+
+const serversOfSuite: Servers = {
+  fresh(choice = {}) {
+    const cgroupParent = `jobworker-rel-${process.pid}-${++cgroupCounter}`;
+    cgroupParents.push(cgroupParent);
+    const stateDir = choice.stateDir ?? join(root, `state-${cgroupCounter}`);
+    return spawnChosen({ stateDir, cgroupParent }, choice);
+  },
+  restart(previous, choice = {}) {
+    if (previous.alive()) throw new Error(`server ${previous.pid} is still running`);
+    const { stateDir, cgroupParent, port } = previous;
+    return spawnChosen({ stateDir, cgroupParent, port }, choice);
+  },
+};
 
 // Interrupted: stop the servers (and so their jobs) and remove what we made.
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -89,7 +114,7 @@ const section = async (name: string, run: () => Promise<Checks>): Promise<void> 
 
 try {
   await section("bad-input", async () => {
-    const server = await freshServer();
+    const server = await serversOfSuite.fresh();
     console.log(`  seed ${seed}`);
     const { checks, figures } = await badInput(pki, server, { requests, seed });
     console.log(`  gRPC codes over ${figures.requests} requests:`);
@@ -104,9 +129,19 @@ try {
     await server.stop();
     return checks;
   });
-  await section("tls", () => tlsAudit(pki, root, (script) => freshServer(script ?? {})));
+  await section("tls", () =>
+    tlsAudit(pki, root, (script) => serversOfSuite.fresh({ script: script ?? {} })),
+  );
+  await section("crash", () => crashAndRestart(pki, serversOfSuite));
+  await section("drops", () => droppedStreams(pki, serversOfSuite, streams));
+  await section("full-disk", () => fullDisk(pki, root, serversOfSuite));
+  await section("load", () =>
+    load(pki, serversOfSuite, { seconds: loadSeconds, jobs: 200, followersPerJob: 5 }),
+  );
   await section("hostile", async () => {
-    const server = await freshServer({ outputCapBytes: HOSTILE_OUTPUT_CAP_BYTES });
+    const server = await serversOfSuite.fresh({
+      script: { outputCapBytes: HOSTILE_OUTPUT_CAP_BYTES },
+    });
     const { checks, figures } = await hostileJobs(pki, server);
     console.log(
       `  fork bomb peak ${figures.forkBombPeakPids} tasks; flood kept ${figures.floodBytes} bytes`,
