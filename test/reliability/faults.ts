@@ -314,7 +314,7 @@ export async function droppedStreams(pki: Pki, servers: Servers, streams: number
 
   // Warm up (first connections, code paths compiled, the V8 heap grown to
   // its working size), then take the baseline.
-  await run(2000);
+  await run(4000);
   await sleep(2000);
   figures.fds.baseline = await fdCount(server.pid);
   const baselineTargets = await fdTargets(server.pid);
