@@ -29,5 +29,7 @@ export function logJobEvents(logger: Logger): () => void {
     }
   };
   jobChannel.subscribe(onEvent);
-  return () => jobChannel.unsubscribe(onEvent);
+  return () => {
+    jobChannel.unsubscribe(onEvent);
+  };
 }
