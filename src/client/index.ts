@@ -8,6 +8,7 @@ import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-no
 import type { ClientHttp2Stream, Http2Session } from "node:http2";
 import { isIP } from "node:net";
 import { JobService } from "../gen/jobworker/v1/jobworker_pb.js";
+import { iterateToEnd } from "./read-to-end.ts";
 
 export interface ClientOptions {
   /** "host:port"; an IPv6 address in brackets ("[::1]:50051"). */
@@ -46,13 +47,16 @@ const STREAM_WINDOW_BYTES = 1024 * 1024;
 const CONNECTION_WINDOW_BYTES = 4 * 1024 * 1024;
 
 /** connect-node's session manager, plus the connection window above (Node
- * sets it per session, after connecting; the stream window is a setting). */
+ * sets it per session, after connecting; the stream window is a setting),
+ * and responses read by read-to-end.ts (a Node 24.20+ bug in Readable's
+ * async iteration failed calls that succeeded). */
 class WideWindowSessionManager extends Http2SessionManager {
   readonly #widened = new WeakSet<Http2Session>();
   override async request(
     ...args: Parameters<Http2SessionManager["request"]>
   ): Promise<ClientHttp2Stream> {
     const stream = await super.request(...args);
+    iterateToEnd(stream);
     const session = stream.session;
     if (session !== undefined && !this.#widened.has(session)) {
       this.#widened.add(session);
