@@ -340,10 +340,14 @@ export async function droppedStreams(pki: Pki, servers: Servers, streams: number
   // Back to baseline: every descriptor, and RSS within a small margin (V8
   // keeps some heap it grew into; what matters is that it does not keep
   // what 10,000 streams held).
+  // Up to 45 s: a connection whose close the server missed is found dead by
+  // its keepalive ping (30 s, then 10 s for the answer).
+  const settling = Date.now();
   const fdsBack = await until(
     async () => (figures.fds.after = await fdCount(server.pid)) <= figures.fds.baseline,
-    15_000,
+    45_000,
   );
+  const settledMs = Date.now() - settling;
   const rssMargin = Math.max(24, figures.rss.baseline * 0.25);
   const rssBack = await until(
     async () => (figures.rss.after = await rssMiB(server.pid)) <= figures.rss.baseline + rssMargin,
@@ -361,7 +365,8 @@ export async function droppedStreams(pki: Pki, servers: Servers, streams: number
     : (await fdTargets(server.pid)).filter((target) => !baselineTargets.includes(target));
   checks.report(
     fdsBack,
-    `server descriptors: baseline ${figures.fds.baseline}, peak ${figures.fds.peak}, after ${figures.fds.after}` +
+    `server descriptors: baseline ${figures.fds.baseline}, peak ${figures.fds.peak}, ` +
+      `after ${figures.fds.after} (${(settledMs / 1000).toFixed(1)} s after the last drop)` +
       (extra.length === 0 ? "" : ` (not in the baseline: ${extra.join(", ")})`),
   );
   checks.report(

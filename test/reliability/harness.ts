@@ -5,6 +5,7 @@
  * /proc, typed clients and small statistics helpers.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { appendFileSync } from "node:fs";
 import { once } from "node:events";
 import {
   chmod,
@@ -157,9 +158,14 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+  // JOBWORKER_REL_LOG_DIR: also keep every server's whole log there.
+  const logDir = process.env["JOBWORKER_REL_LOG_DIR"];
+  const logFile =
+    logDir === undefined ? undefined : join(logDir, `server-${Date.now()}-${child.pid}.log`);
   child.stderr.setEncoding("utf8").on("data", (s: string) => {
     // Keep the log bounded: the load test logs every start and stop.
     stderr = (stderr + s).slice(-20_000_000);
+    if (logFile !== undefined) appendFileSync(logFile, s);
   });
   const exited = once(child, "exit").then(([code, signal]) => ({
     code: code as number | null,

@@ -14,7 +14,7 @@
  * Environment: JOBWORKER_REL_SECTIONS=crash,drops (a subset),
  * JOBWORKER_REL_SEED, JOBWORKER_REL_REQUESTS (default 10000),
  * JOBWORKER_REL_STREAMS (default 10000), JOBWORKER_REL_LOAD_SECONDS
- * (default 120).
+ * (default 120), JOBWORKER_REL_LOG_DIR (keep every server's log there).
  */
 import { join } from "node:path";
 import { badInput } from "./bad-input.ts";
