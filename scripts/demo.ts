@@ -2,8 +2,8 @@
  * `npm run demo`: the README's first quickstart command. Starts
  * `jobworker serve` on its embedded defaults (state in /var/lib/jobworker, a
  * dev PKI made there once, 127.0.0.1:50051), runs a few jobs through the
- * real CLI as a user would, and stops the server again. Exits non-zero if
- * any step fails.
+ * real CLI as a user would (as the PKI's admin), and stops the server again.
+ * Exits non-zero if any step fails.
  *
  * For tests, JOBWORKER_DEMO_STATE_DIR and JOBWORKER_DEMO_LISTEN override the
  * state directory and the address (JOBWORKER_CONFIG_DIR, as for every
@@ -11,6 +11,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const BIN = fileURLToPath(new URL("../bin/jobworker.js", import.meta.url));
@@ -24,6 +26,24 @@ function say(text: string): void {
   process.stdout.write(`\n\x1b[1m${text}\x1b[0m\n`);
 }
 
+const STATE_DIR = process.env["JOBWORKER_DEMO_STATE_DIR"] ?? "/var/lib/jobworker";
+const TLS_DIR = join(STATE_DIR, "tls");
+
+/**
+ * The admin identity of the PKI the server uses (`serve` makes it there),
+ * as client settings: also right when ~/.config/jobworker holds an identity
+ * from another PKI (an earlier install), which `serve` leaves as it is.
+ */
+function adminIdentity(): NodeJS.ProcessEnv {
+  const files = { ca: "ca.crt", cert: "admin.crt", key: "admin.key" };
+  if (!Object.values(files).every((name) => existsSync(join(TLS_DIR, name)))) return {};
+  return {
+    JOBWORKER_CA: join(TLS_DIR, files.ca),
+    JOBWORKER_CERT: join(TLS_DIR, files.cert),
+    JOBWORKER_KEY: join(TLS_DIR, files.key),
+  };
+}
+
 /** Runs `jobworker ARGS`, its output shown as it comes; returns its stdout. */
 async function jobworker(args: string[], server: string): Promise<string> {
   const [command = "", ...rest] = args;
@@ -31,6 +51,7 @@ async function jobworker(args: string[], server: string): Promise<string> {
   say(`$ jobworker ${withServer.map(quoted).join(" ")}`);
   const child = spawn(process.execPath, [BIN, ...withServer], {
     stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...adminIdentity() },
   });
   let out = "";
   child.stdout.on("data", (chunk: Buffer) => {
@@ -45,9 +66,8 @@ async function jobworker(args: string[], server: string): Promise<string> {
 /** Starts `jobworker serve` and resolves with its address once it listens. */
 async function serve(): Promise<{ server: ChildProcess; address: string }> {
   const args = [BIN, "serve", "--log-level", "warn"];
-  const stateDir = process.env["JOBWORKER_DEMO_STATE_DIR"];
   const listen = process.env["JOBWORKER_DEMO_LISTEN"];
-  if (stateDir !== undefined) args.push("--state-dir", stateDir);
+  args.push("--state-dir", STATE_DIR);
   if (listen !== undefined) args.push("--listen", listen);
   say(`$ jobworker ${args.slice(1).join(" ")} &`);
   const server = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
