@@ -6,20 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isJobError } from "../../src/worker/index.ts";
+import { fillUp } from "../helpers/disk.ts";
 import { openTestWorker, type TestWorker } from "../helpers/worker.ts";
-
-/** Writes a root-owned file until the file system refuses. */
-async function fill(file: string): Promise<void> {
-  await writeFile(file, Buffer.alloc(16 * 1024 * 1024)).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
-  });
-}
 
 async function recordState(stateDir: string, id: string): Promise<string> {
   const text = await readFile(join(stateDir, "jobs", id, "record.json"), "utf8");
@@ -43,7 +37,7 @@ describe("a full state disk", () => {
   it("refuses a start, still stops, and writes the stop once space returns", async () => {
     const running = await t.worker.start({ command: "sleep", args: ["30"], owner: "alice" });
     const filler = join(t.stateDir, "filler");
-    await fill(filler);
+    await fillUp(filler);
 
     await assert.rejects(
       t.worker.start({ command: "echo", args: ["hi"], owner: "alice" }),

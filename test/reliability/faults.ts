@@ -21,6 +21,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { JobState, type Job } from "../../src/gen/jobworker/v1/jobworker_pb.js";
 import type { JobClient } from "../../src/client/index.ts";
+import { fillUp } from "../helpers/disk.ts";
 import {
   Checks,
   REPO,
@@ -429,6 +430,9 @@ async function onFullDisk(
     `a job's output fills the state disk: ${describe(floodEnd)}, ${floodEnd.outputBytes} bytes kept`,
   );
 
+  // The job's writes stop at a full disk, but replacing its record frees a
+  // block or two afterwards: fill those, so the disk is full for certain.
+  await fillUp(join(mountPoint, "filler"));
   const refused = await start(alice, "/bin/echo", ["hello"]).then(
     (job) => new Error(`started ${job.id} on a full disk`),
     (err: unknown) => ConnectError.from(err),
