@@ -127,10 +127,21 @@ export async function crashAndRestart(pki: Pki, servers: Servers): Promise<Check
   const queued = await start(alice, command, args, { timeoutMs: 600_000 });
   const followed = [...tickers, daemon, queued];
   const followers = followed.map((job) => followWithCli(pki, first, job.id, who));
-  const ran = await until(
-    () => followers.slice(0, 3).every((f) => f.stdout().length > 2000),
-    20_000,
-  );
+  // Every follower past its first call: a connection lost before the first
+  // answer could be a refused certificate, which the CLI does not retry.
+  // (The queued job's follower prints nothing yet: it counts once it has a
+  // socket, plus a second for its first round trip.)
+  const connected = await until(async () => {
+    for (const follower of followers) {
+      const targets = await fdTargets(follower.child.pid ?? -1).catch(() => []);
+      if (!targets.some((target) => target.startsWith("socket:"))) return false;
+    }
+    return true;
+  }, 20_000);
+  await sleep(1000);
+  const ran =
+    connected &&
+    (await until(() => followers.slice(0, 3).every((f) => f.stdout().length > 2000), 20_000));
   const { job: queuedBefore } = await alice.getJob({ id: queued.id });
   checks.report(
     ran && queuedBefore?.state === JobState.QUEUED,
