@@ -167,7 +167,11 @@ export function rawCall(session: ClientHttp2Session, options: RawCallOptions): P
       () => {
         finish({
           code: "hang",
-          message: `no end after ${options.hangAfterMs}ms`,
+          message:
+            `no end after ${options.hangAfterMs ?? options.cancelAfterMs + 10_000}ms` +
+            (grpcStatus === undefined
+              ? ", no status received"
+              : `, grpc-status ${grpcStatus} received (the stream stayed open)`),
           messages,
           cancelled,
         });
