@@ -84,19 +84,19 @@ export async function tlsAudit(pki: Pki, root: string, spawnServer: Spawn): Prom
   }
   const byId = new Map(findings.map((f) => [f.id, f]));
   const show = (id: string): string => `${id}: ${byId.get(id)?.finding ?? "(missing)"}`;
-  const summaryIds = [
-    "SSLv2",
-    "SSLv3",
-    "TLS1",
-    "TLS1_1",
-    "TLS1_2",
-    "TLS1_3",
+  const oldProtocols = ["SSLv2", "SSLv3", "TLS1", "TLS1_1", "TLS1_2"];
+  const weakCipherlists = [
     "cipherlist_NULL",
     "cipherlist_aNULL",
     "cipherlist_EXPORT",
     "cipherlist_LOW",
     "cipherlist_3DES_IDEA",
     "cipherlist_AVERAGE",
+  ];
+  const summaryIds = [
+    ...oldProtocols,
+    "TLS1_3",
+    ...weakCipherlists,
     "cipherlist_STRONG",
     "cert_chain_of_trust",
     "cert_keySize",
@@ -105,7 +105,7 @@ export async function tlsAudit(pki: Pki, root: string, spawnServer: Spawn): Prom
   ];
   console.log("  testssl.sh summary:");
   for (const id of summaryIds) console.log(`    ${show(id)}`);
-  for (const id of ["SSLv2", "SSLv3", "TLS1", "TLS1_1", "TLS1_2"]) {
+  for (const id of oldProtocols) {
     checks.check(
       /not offered/i.test(byId.get(id)?.finding ?? ""),
       `${id} not offered (${show(id)})`,
@@ -116,14 +116,7 @@ export async function tlsAudit(pki: Pki, root: string, spawnServer: Spawn): Prom
       !/not offered/i.test(byId.get("TLS1_3")?.finding ?? ""),
     `TLS 1.3 offered (${show("TLS1_3")})`,
   );
-  for (const id of [
-    "cipherlist_NULL",
-    "cipherlist_aNULL",
-    "cipherlist_EXPORT",
-    "cipherlist_LOW",
-    "cipherlist_3DES_IDEA",
-    "cipherlist_AVERAGE",
-  ]) {
+  for (const id of weakCipherlists) {
     checks.check(/not offered/i.test(byId.get(id)?.finding ?? ""), `no weak suites: ${show(id)}`);
   }
   checks.check(
