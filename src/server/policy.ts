@@ -28,6 +28,17 @@
  * - `commands`: the allowed commands. An absolute path allows exactly that
  *   path; a bare name ("echo") allows exactly that name, looked up on the
  *   job's PATH. Absent: any command. Empty list: none.
+ * - `maxStreams`: output and watch streams one user may have open at once
+ *   (default 256); `maxConnections`: connections one user may have open at
+ *   once (default 32). A call beyond either is refused with
+ *   RESOURCE_EXHAUSTED and the numbers, and touches nobody else's share.
+ * - `maxRunningJobs`: jobs of one user starting or running at once (default:
+ *   no cap beyond the host's capacity); `maxQueuedJobs`: jobs of one user
+ *   waiting in the queue (default 1000). A start beyond the queued cap is
+ *   refused (RESOURCE_EXHAUSTED); a job beyond the running cap waits.
+ * - `seccomp`: `"default"` (the default system call filter, see the README)
+ *   or `"unconfined"` (no filter: e.g. for an admin who debugs with
+ *   user namespaces).
  * - Limit names and units are those of the API's Limits: `cpu` (cores,
  *   fractional), `memoryBytes`, `ioReadBytesPerSecond`,
  *   `ioWriteBytesPerSecond`, `pids`.
@@ -53,7 +64,30 @@ export interface PolicyRule {
   defaultLimits?: Limits;
   ceilings?: Limits;
   commands?: readonly string[];
+  maxStreams?: number;
+  maxConnections?: number;
+  maxRunningJobs?: number;
+  maxQueuedJobs?: number;
+  seccomp?: SeccompMode;
 }
+
+/** Whether a job's processes run under the default system call filter. */
+export type SeccompMode = "default" | "unconfined";
+
+const SECCOMP_MODES: readonly SeccompMode[] = ["default", "unconfined"];
+
+/** The per-user caps a rule may set, and their defaults where no rule does. */
+const CAP_KEYS = ["maxStreams", "maxConnections", "maxRunningJobs", "maxQueuedJobs"] as const;
+type CapKey = (typeof CAP_KEYS)[number];
+
+export const DEFAULT_USER_CAPS: Readonly<Record<CapKey, number | undefined>> = {
+  maxStreams: 256,
+  maxConnections: 32,
+  maxRunningJobs: undefined,
+  maxQueuedJobs: 1000,
+};
+
+const RULE_KEYS = ["defaultLimits", "ceilings", "commands", ...CAP_KEYS, "seccomp"] as const;
 
 /** A validated policy. */
 export interface Policy {
@@ -172,7 +206,7 @@ function checkKeys(
 
 function parseRule(value: unknown, where: string, fail: Fail): PolicyRule {
   const object = asObject(value, where, fail);
-  checkKeys(object, ["defaultLimits", "ceilings", "commands"], where, fail);
+  checkKeys(object, RULE_KEYS, where, fail);
   const rule: PolicyRule = {};
   if (object["defaultLimits"] !== undefined) {
     rule.defaultLimits = parseLimits(object["defaultLimits"], `${where}.defaultLimits`, fail);
@@ -189,6 +223,19 @@ function parseRule(value: unknown, where: string, fail: Fail): PolicyRule {
       }
       return command;
     });
+  }
+  for (const key of CAP_KEYS) {
+    const value = object[key];
+    if (value === undefined) continue;
+    if (!isPositive(value, false)) fail(`${where}.${key}`, positiveWords(false));
+    rule[key] = value as number;
+  }
+  const seccomp = object["seccomp"];
+  if (seccomp !== undefined) {
+    if (!(SECCOMP_MODES as readonly unknown[]).includes(seccomp)) {
+      fail(`${where}.seccomp`, `must be one of ${SECCOMP_MODES.map((m) => `"${m}"`).join(", ")}`);
+    }
+    rule.seccomp = seccomp as SeccompMode;
   }
   return rule;
 }
@@ -221,13 +268,46 @@ interface ResolvedRule {
 }
 
 function resolve(policy: Policy, who: Identity): ResolvedRule {
-  const role = policy.roles[who.role] ?? {};
-  const user = Object.hasOwn(policy.users, who.user) ? (policy.users[who.user] ?? {}) : {};
+  const { role, user } = rulesOf(policy, who);
   return {
     defaultLimits: { ...role.defaultLimits, ...user.defaultLimits },
     ceilings: { ...role.ceilings, ...user.ceilings },
     commands: user.commands ?? role.commands,
   };
+}
+
+function rulesOf(policy: Policy, who: Identity): { role: PolicyRule; user: PolicyRule } {
+  return {
+    role: policy.roles[who.role] ?? {},
+    user: Object.hasOwn(policy.users, who.user) ? (policy.users[who.user] ?? {}) : {},
+  };
+}
+
+/** Caps on what one user may hold at once, the user's entry over the role's over the defaults. */
+export interface UserCaps {
+  maxStreams: number;
+  maxConnections: number;
+  /** undefined: no cap beyond the host's capacity. */
+  maxRunningJobs: number | undefined;
+  maxQueuedJobs: number | undefined;
+}
+
+export function userCapsOf(policy: Policy, who: Identity): UserCaps {
+  const { role, user } = rulesOf(policy, who);
+  const pick = (key: CapKey): number | undefined =>
+    user[key] ?? role[key] ?? DEFAULT_USER_CAPS[key];
+  return {
+    maxStreams: pick("maxStreams") ?? Number.POSITIVE_INFINITY,
+    maxConnections: pick("maxConnections") ?? Number.POSITIVE_INFINITY,
+    maxRunningJobs: pick("maxRunningJobs"),
+    maxQueuedJobs: pick("maxQueuedJobs"),
+  };
+}
+
+/** The caller's system call filter: the user's entry over the role's; default "default". */
+export function seccompModeOf(policy: Policy, who: Identity): SeccompMode {
+  const { role, user } = rulesOf(policy, who);
+  return user.seccomp ?? role.seccomp ?? "default";
 }
 
 /**
