@@ -2,7 +2,6 @@
  * `jobworker logs` (and its following forms `stream` and `tail`): the job's
  * output as raw bytes, from a byte offset or its last N lines.
  */
-import type { JobClient } from "../../client/index.ts";
 import { CLIENT_OPTIONS, CLIENT_OPTIONS_HELP } from "../client-config.ts";
 import {
   HELP_OPTION,
@@ -17,6 +16,7 @@ import { openConnection } from "../connection.ts";
 import { EXIT_OK, UsageError } from "../errors.ts";
 import { followOutput } from "../follow-output.ts";
 import { RECONNECT_OPTION, RECONNECT_OPTION_HELP, reconnectTimeoutFrom } from "../reconnect.ts";
+import { tailOffset } from "../tail-offset.ts";
 
 const OPTIONS = {
   ...CLIENT_OPTIONS,
@@ -62,40 +62,6 @@ function nonNegativeInteger(text: string, option: string): number {
     throw new UsageError(`${option} ${JSON.stringify(text)} is not a whole number >= 0`);
   }
   return value;
-}
-
-/**
- * The offset where the last `lines` lines of the output begin (never before
- * `from`). Output only grows, so reading windows of the end that double
- * until they hold enough newlines costs about the size of those lines.
- */
-async function tailOffset(
-  client: JobClient,
-  id: string,
-  lines: number,
-  from: number,
-): Promise<number> {
-  const job = (await client.getJob({ id })).job;
-  const total = Number(job?.outputBytes ?? 0n);
-  if (lines === 0 || total <= from) return Math.max(from, total);
-  for (let window = 64 * 1024; ; window *= 4) {
-    const start = Math.max(from, total - window);
-    const parts: Uint8Array[] = [];
-    for await (const message of client.streamOutput({ id, offset: BigInt(start), follow: false }))
-      parts.push(message.data);
-    const bytes = Buffer.concat(parts).subarray(0, total - start);
-    // A final newline ends the last line; it does not start another one.
-    let end = bytes.length;
-    if (bytes[end - 1] === 0x0a) end -= 1;
-    let seen = 0;
-    for (let i = end - 1; i >= 0; i -= 1) {
-      if (bytes[i] === 0x0a) {
-        seen += 1;
-        if (seen === lines) return start + i + 1;
-      }
-    }
-    if (start === from) return from;
-  }
 }
 
 export function logsCommand(name: string, alwaysFollow: boolean): CommandModule {
