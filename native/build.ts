@@ -1,19 +1,45 @@
 /**
- * Builds the job launcher (native/launcher.c) with the system C compiler.
+ * Builds the job launcher (native/*.c) with the system C compiler.
  *
  * Run by the package's `install` script (`node native/build.ts`), and
- * imported by the worker through `launcherPath()`, which rebuilds when the C
+ * imported by the worker through `launcherPath()`, which rebuilds when a C
  * source is newer than the binary so `npm test` after an edit runs the edit.
+ *
+ * Linked statically where the host has a static libc (Debian's libc6-dev
+ * does): the launcher starts as root, and a static binary has no dynamic
+ * loader that an environment variable could steer. (It is also given an
+ * empty environment; static linking is the second wall.) Without a static
+ * libc it is linked dynamically, and the build says so.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 
 const NATIVE_DIR = import.meta.dirname;
-const SOURCE = path.join(NATIVE_DIR, "launcher.c");
+const SOURCES = readdirSync(NATIVE_DIR)
+  .filter((name) => name.endsWith(".c") || name.endsWith(".h"))
+  .map((name) => path.join(NATIVE_DIR, name));
 const BINARY = path.join(NATIVE_DIR, "build", "jobworker-launcher");
 const COMPILERS = ["cc", "gcc"] as const;
 const FLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-std=c11", "-D_GNU_SOURCE"] as const;
+
+/**
+ * The highest system call number the compiler's kernel headers know. The
+ * seccomp filter answers ENOSYS above it, so a newer kernel's system calls
+ * stay closed until the launcher is rebuilt with headers that name them.
+ */
+function maxSyscallNumber(compiler: string): number {
+  const macros = execFileSync(compiler, ["-dM", "-E", "-"], {
+    input: "#include <sys/syscall.h>\n",
+    encoding: "utf8",
+  });
+  let max = -1;
+  for (const match of macros.matchAll(/^#define __NR_\w+ (\d+)$/gm)) {
+    max = Math.max(max, Number(match[1]));
+  }
+  if (max < 0) throw new LauncherBuildError(`${compiler} found no system call numbers`);
+  return max;
+}
 
 /** Thrown when the launcher cannot be built; its message is one line. */
 export class LauncherBuildError extends Error {
@@ -40,20 +66,32 @@ function isMissing(err: unknown): boolean {
 export function buildLauncher(): string {
   mkdirSync(path.dirname(BINARY), { recursive: true });
   const temporary = `${BINARY}.${process.pid}.tmp`;
+  const cFiles = SOURCES.filter((file) => file.endsWith(".c"));
   try {
     for (const compiler of COMPILERS) {
+      let maxSyscall;
       try {
-        // The compiler's diagnostics go to our stderr as they are.
-        execFileSync(compiler, [...FLAGS, "-o", temporary, SOURCE], {
-          stdio: ["ignore", "inherit", "inherit"],
-        });
+        maxSyscall = maxSyscallNumber(compiler);
       } catch (err) {
         if (isMissing(err)) continue;
-        throw new LauncherBuildError(
-          `could not compile ${SOURCE} with ${compiler} (see its errors above)`,
-          {
-            cause: err,
-          },
+        throw err;
+      }
+      const args = [...FLAGS, `-DJOBWORKER_MAX_SYSCALL=${maxSyscall}`, "-o", temporary, ...cFiles];
+      try {
+        // Quietly: a host without a static libc falls back below.
+        execFileSync(compiler, ["-static", ...args], { stdio: "ignore" });
+      } catch {
+        try {
+          // The compiler's diagnostics go to our stderr as they are.
+          execFileSync(compiler, args, { stdio: ["ignore", "inherit", "inherit"] });
+        } catch (err) {
+          throw new LauncherBuildError(
+            `could not compile ${NATIVE_DIR}/*.c with ${compiler} (see its errors above)`,
+            { cause: err },
+          );
+        }
+        console.error(
+          "jobworker: no static C library here (e.g. Debian's libc6-dev has one), so the launcher is linked dynamically",
         );
       }
       renameSync(temporary, BINARY);
@@ -67,11 +105,11 @@ export function buildLauncher(): string {
   }
 }
 
-/** Path of the launcher binary, built first when missing or older than its source. */
+/** Path of the launcher binary, built first when missing or older than a source. */
 export function launcherPath(): string {
   const built = mtimeMs(BINARY);
-  const source = mtimeMs(SOURCE);
-  if (built === undefined || (source !== undefined && source > built)) return buildLauncher();
+  const newest = Math.max(...SOURCES.map((file) => mtimeMs(file) ?? 0));
+  if (built === undefined || newest > built) return buildLauncher();
   return BINARY;
 }
 

@@ -4,38 +4,65 @@
  * step, every system call checked, failures reported with the step's name
  * and errno.
  *
- * Usage (argv only, never a shell):
- *   jobworker-launcher [--cgroup-procs FILE]... [--uid N --gid N] [--cwd DIR]
- *     [--hostname NAME] [--no-pid-ns] [--no-mount-ns] [--no-uts-ns]
- *     [--no-ipc-ns] [--no-net-ns] -- /abs/path/to/cmd [ARG...]
+ * Usage (argv only, never a shell; only the server writes it):
+ *   jobworker-launcher [--cgroup-procs FILE]... [--uid N --gid N]
+ *     [--hostname NAME] [--scratch DIR] [--tmpfs-size BYTES]
+ *     [--cgroup2-view | --cgroup1-view NAME...] [--search-path DIRS]
+ *     [--approve] [--no-seccomp] [--file-size-limit BYTES]
+ *     [--no-pid-ns] [--no-mount-ns] [--no-uts-ns] [--no-ipc-ns]
+ *     [--no-net-ns] [--no-cgroup-ns]
+ *
+ * The launcher runs as root with a fixed, empty environment: nothing the
+ * caller controls reaches root-side code (no LD_PRELOAD, no libc tunables;
+ * the binary is linked statically when the host allows). What to run — the
+ * program, its arguments, environment and working directory — comes from
+ * the server on fd 4 (job-spec.c) and is read by the command's process only
+ * after it has dropped to the job's uid; that process also resolves the
+ * program and enters the working directory as that uid, so every check of a
+ * caller's path tells the caller only what the job itself could learn.
  *
  * File descriptors given by the caller: 0 is /dev/null, 1 and 2 are the job's
- * output file, 3 is the write end of the status channel (pipe or socket).
- * The environment given to the launcher is the job's environment.
+ * output file, 3 is the status channel (launcher to server), 4 the spec
+ * channel (server to launcher: the job spec, then "exec\n" or anything else
+ * in answer to "program" with --approve). One direction each, so a launcher
+ * that fails before reading the spec costs the server a failed write on
+ * fd 4, never the status it wrote on fd 3.
  *
- * Status protocol (fd 3): exactly one ASCII line, then EOF.
+ * Status protocol (fd 3, launcher to server), ASCII lines, then EOF:
+ *   "program <len> <path>\n"    the real path of the program about to run
+ *                              (<len> bytes); with --approve the launcher
+ *                              then waits for "exec\n" on fd 4 and runs
+ *                              nothing on anything else;
  *   "ok\n"                     the command has been exec'ed;
  *   "error <step> <errno>\n"   setup or exec failed; <step> is one word
- *                              ("cgroup", "unshare", "chdir", "exec", ...)
- *                              and <errno> a decimal errno. The launcher then
- *                              exits 127.
- * EOF without a line means the launcher was killed before it could tell.
+ *                              ("cgroup", "unshare", "chdir", "resolve",
+ *                              "exec", ...) and <errno> a decimal errno. The
+ *                              launcher then exits 127.
+ * EOF without "ok" or "error" means the launcher was killed before it could
+ * tell.
  *
  * Processes. With a pid namespace (the default):
  *   outer (host pid the server sees) -> init (PID 1 inside) -> command (PID 2)
  * The outer process joins the cgroups and unshares the namespaces; init sets
- * them up (private mounts, fresh /proc, hostname, loopback), forks the
- * command, reports on fd 3, reaps every process that reparents to it and
- * forwards signals to the command. When the command ends, init exits and the
- * kernel kills whatever is left in the namespace (double-forked daemons
- * included). Init passes the command's raw wait status to the outer process
- * on a private "result" pipe, because init itself cannot die of the
+ * them up (mounts.c: a read-only host, private temporary folders, the
+ * scratch folder, a fresh /proc, its own cgroup's view; hostname, loopback),
+ * forks the command, reports on fd 3, reaps every process that reparents to
+ * it and forwards signals to the command. When the command ends, init exits
+ * and the kernel kills whatever is left in the namespace (double-forked
+ * daemons included). Init passes the command's raw wait status to the outer
+ * process on a private "result" pipe, because init itself cannot die of the
  * command's signal: PID 1 is immune to signals sent from inside its own
  * namespace, itself included. The outer process forwards signals to init and
  * finally exits the way the command did: the same exit code, or the same
  * signal re-raised on itself (so the server's waitpid sees WIFSIGNALED).
  * If init dies without a result (SIGKILL from the server), the outer process
  * passes init's own status on instead.
+ *
+ * The command's process, between fork and exec: drops to the job's uid/gid
+ * with no supplementary groups, sets no_new_privs, reads the job spec, sets
+ * its resource limits, enters the working directory, resolves the program,
+ * installs the system call filter (seccomp.c), closes every other fd and
+ * execs.
  *
  * With --no-pid-ns there is no init: the outer process sets up the other
  * namespaces itself, forks the command directly and does the same reporting,
@@ -45,39 +72,26 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/types.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <unistd.h>
+#include "launcher.h"
 
-#define STATUS_FD 3
-#define MAX_PROCS_FILES 16
-#define EXIT_SETUP_FAILED 127
-
-struct config {
-	const char *procs_files[MAX_PROCS_FILES];
-	size_t n_procs_files;
-	bool set_ids;
-	uid_t uid;
-	gid_t gid;
-	const char *cwd;
-	const char *hostname;
-	int ns_flags; /* CLONE_NEW* flags to unshare */
-	char **command; /* NULL-terminated argv of the command */
-};
+/* A job's soft limit on open files: what select() can handle and what
+ * systemd gives services; the hard limit stays, for jobs that raise it. */
+#define JOB_NOFILE_SOFT 1024
 
 /* Signals the server (or a terminal) may send that the command should get. */
 static const int FORWARDED_SIGNALS[] = { SIGTERM, SIGINT,  SIGHUP,
@@ -85,7 +99,7 @@ static const int FORWARDED_SIGNALS[] = { SIGTERM, SIGINT,  SIGHUP,
 
 /* ---- reporting ---------------------------------------------------------- */
 
-static int write_all(int fd, const void *buf, size_t len)
+int write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len > 0) {
@@ -101,9 +115,9 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Writes the one status line. If nobody reads fd 3 (run by hand, or the
- * server is gone) the line goes to stderr, the job's output, instead. */
-static void report(const char *line)
+/* Writes one status line. If nobody reads fd 3 (run by hand, or the server
+ * is gone) the line goes to stderr, the job's output, instead. */
+void report(const char *line)
 {
 	if (write_all(STATUS_FD, line, strlen(line)) < 0)
 		fprintf(stderr, "jobworker-launcher: %s", line);
@@ -116,8 +130,7 @@ static void report_error(const char *step, int err)
 	report(line);
 }
 
-/* A setup step failed before the command ran: tell the server, exit 127. */
-static _Noreturn void fail(const char *step, int err)
+_Noreturn void fail(const char *step, int err)
 {
 	report_error(step, err);
 	_exit(EXIT_SETUP_FAILED);
@@ -125,15 +138,102 @@ static _Noreturn void fail(const char *step, int err)
 
 /* ---- arguments ---------------------------------------------------------- */
 
-static int parse_id(const char *text, unsigned int *out)
+static int parse_number(const char *text, unsigned long long max,
+			unsigned long long *out)
 {
 	char *end;
 	errno = 0;
-	unsigned long value = strtoul(text, &end, 10);
+	unsigned long long value = strtoull(text, &end, 10);
 	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' ||
-	    value >= (unsigned long)(unsigned int)-1)
+	    value > max)
+		return -1;
+	*out = value;
+	return 0;
+}
+
+static int parse_id(const char *text, unsigned int *out)
+{
+	unsigned long long value;
+	/* (unsigned)-1 is "no change" to setuid and friends: never an id. */
+	if (parse_number(text, (unsigned int)-1 - 1, &value) < 0)
 		return -1;
 	*out = (unsigned int)value;
+	return 0;
+}
+
+/* A flag without a value: true if `arg` is one (and applied). */
+static bool parse_switch(const char *arg, struct config *cfg)
+{
+	static const struct {
+		const char *name;
+		int ns_flag;
+	} NAMESPACE_SWITCHES[] = {
+		{ "--no-pid-ns", CLONE_NEWPID },   { "--no-mount-ns", CLONE_NEWNS },
+		{ "--no-uts-ns", CLONE_NEWUTS },   { "--no-ipc-ns", CLONE_NEWIPC },
+		{ "--no-net-ns", CLONE_NEWNET },   { "--no-cgroup-ns", CLONE_NEWCGROUP },
+	};
+	for (size_t i = 0; i < sizeof NAMESPACE_SWITCHES / sizeof NAMESPACE_SWITCHES[0]; i++) {
+		if (strcmp(arg, NAMESPACE_SWITCHES[i].name) == 0) {
+			cfg->ns_flags &= ~NAMESPACE_SWITCHES[i].ns_flag;
+			return true;
+		}
+	}
+	if (strcmp(arg, "--approve") == 0)
+		cfg->approve = true;
+	else if (strcmp(arg, "--no-seccomp") == 0)
+		cfg->seccomp = false;
+	else if (strcmp(arg, "--cgroup2-view") == 0)
+		cfg->cgroup2_view = true;
+	else
+		return false;
+	return true;
+}
+
+/* An option with a value; -1 when unknown or malformed. */
+static int parse_option(const char *arg, const char *value, struct config *cfg,
+			bool *have_uid, bool *have_gid)
+{
+	unsigned int id;
+	if (strcmp(arg, "--cgroup-procs") == 0) {
+		if (cfg->n_procs_files == MAX_PROCS_FILES)
+			return -1;
+		cfg->procs_files[cfg->n_procs_files++] = value;
+	} else if (strcmp(arg, "--cgroup1-view") == 0) {
+		if (cfg->n_cgroup1_views == MAX_CGROUP1_VIEWS ||
+		    strchr(value, '/') != NULL)
+			return -1;
+		cfg->cgroup1_views[cfg->n_cgroup1_views++] = value;
+	} else if (strcmp(arg, "--uid") == 0) {
+		if (parse_id(value, &id) < 0)
+			return -1;
+		cfg->uid = id;
+		*have_uid = true;
+	} else if (strcmp(arg, "--gid") == 0) {
+		if (parse_id(value, &id) < 0)
+			return -1;
+		cfg->gid = id;
+		*have_gid = true;
+	} else if (strcmp(arg, "--hostname") == 0) {
+		cfg->hostname = value;
+	} else if (strcmp(arg, "--scratch") == 0) {
+		if (value[0] != '/')
+			return -1;
+		cfg->scratch = value;
+	} else if (strcmp(arg, "--tmpfs-size") == 0) {
+		unsigned long long bytes;
+		if (parse_number(value, ULLONG_MAX, &bytes) < 0)
+			return -1;
+		cfg->tmpfs_size = value;
+	} else if (strcmp(arg, "--search-path") == 0) {
+		cfg->search_path = value;
+	} else if (strcmp(arg, "--file-size-limit") == 0) {
+		if (parse_number(value, RLIM_INFINITY - 1,
+				 &cfg->file_size_limit) < 0)
+			return -1;
+		cfg->limit_file_size = true;
+	} else {
+		return -1;
+	}
 	return 0;
 }
 
@@ -142,73 +242,41 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	bool have_uid = false, have_gid = false;
 	memset(cfg, 0, sizeof *cfg);
 	cfg->ns_flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS |
-			CLONE_NEWIPC | CLONE_NEWNET;
-	int i = 1;
-	for (; i < argc; i++) {
-		const char *arg = argv[i];
-		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-		unsigned int id;
-		if (strcmp(arg, "--") == 0) {
-			i++;
-			break;
-		} else if (strcmp(arg, "--no-pid-ns") == 0) {
-			cfg->ns_flags &= ~CLONE_NEWPID;
-		} else if (strcmp(arg, "--no-mount-ns") == 0) {
-			cfg->ns_flags &= ~CLONE_NEWNS;
-		} else if (strcmp(arg, "--no-uts-ns") == 0) {
-			cfg->ns_flags &= ~CLONE_NEWUTS;
-		} else if (strcmp(arg, "--no-ipc-ns") == 0) {
-			cfg->ns_flags &= ~CLONE_NEWIPC;
-		} else if (strcmp(arg, "--no-net-ns") == 0) {
-			cfg->ns_flags &= ~CLONE_NEWNET;
-		} else if (value == NULL) {
+			CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+	cfg->seccomp = true;
+	cfg->search_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	for (int i = 1; i < argc; i++) {
+		if (parse_switch(argv[i], cfg))
+			continue;
+		if (i + 1 == argc ||
+		    parse_option(argv[i], argv[i + 1], cfg, &have_uid, &have_gid) < 0)
 			return -1; /* unknown flag, or an option without value */
-		} else if (strcmp(arg, "--cgroup-procs") == 0) {
-			if (cfg->n_procs_files == MAX_PROCS_FILES)
-				return -1;
-			cfg->procs_files[cfg->n_procs_files++] = value;
-			i++;
-		} else if (strcmp(arg, "--uid") == 0) {
-			if (parse_id(value, &id) < 0)
-				return -1;
-			cfg->uid = id;
-			have_uid = true;
-			i++;
-		} else if (strcmp(arg, "--gid") == 0) {
-			if (parse_id(value, &id) < 0)
-				return -1;
-			cfg->gid = id;
-			have_gid = true;
-			i++;
-		} else if (strcmp(arg, "--cwd") == 0) {
-			cfg->cwd = value;
-			i++;
-		} else if (strcmp(arg, "--hostname") == 0) {
-			cfg->hostname = value;
-			i++;
-		} else {
-			return -1;
-		}
+		i++;
 	}
-	if (i >= argc || have_uid != have_gid)
+	if (have_uid != have_gid)
 		return -1;
 	/* Without its own UTS namespace the hostname would be the host's. */
 	if (cfg->hostname != NULL && !(cfg->ns_flags & CLONE_NEWUTS))
 		return -1;
+	/* A view of the job's own cgroup needs a cgroup and a mount namespace. */
+	if ((cfg->cgroup2_view || cfg->n_cgroup1_views > 0) &&
+	    (cfg->ns_flags & (CLONE_NEWCGROUP | CLONE_NEWNS)) !=
+		    (CLONE_NEWCGROUP | CLONE_NEWNS))
+		return -1;
 	cfg->set_ids = have_uid;
-	cfg->command = &argv[i];
 	return 0;
 }
 
 /* ---- steps of the outer process ----------------------------------------- */
 
-/* fd 3 must be the caller's status channel: if it were closed, our own pipes
- * would be given fd 3 and the status would go nowhere. */
-static int check_status_fd(void)
+/* fds 3 and 4 must be the caller's channels: if one were closed, our own
+ * pipes would be given its number and the status would go nowhere. */
+static int check_channel_fds(void)
 {
-	if (fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC) < 0) {
-		fprintf(stderr, "jobworker-launcher: fd 3 must be the status "
-				"channel: %s\n", strerror(errno));
+	if (fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC) < 0 ||
+	    fcntl(SPEC_FD, F_SETFD, FD_CLOEXEC) < 0) {
+		fprintf(stderr, "jobworker-launcher: fds 3 and 4 must be the "
+				"status and spec channels: %s\n", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -292,8 +360,10 @@ static void block_signals(sigset_t *waited)
 		fail("signals", errno);
 }
 
-/* Step 3: new namespaces. For the mount, UTS, IPC and network namespaces this
- * moves the caller; for the pid namespace only its children. */
+/* Step 3: new namespaces. For the mount, UTS, IPC, network and cgroup
+ * namespaces this moves the caller; for the pid namespace only its
+ * children. After step 1, so the cgroup namespace's root is the job's own
+ * cgroup. */
 static void enter_namespaces(const struct config *cfg)
 {
 	if (cfg->ns_flags != 0 && unshare(cfg->ns_flags) < 0)
@@ -320,18 +390,8 @@ static void bring_up_loopback(void)
 
 static void set_up_namespaces(const struct config *cfg)
 {
-	if (cfg->ns_flags & CLONE_NEWNS) {
-		/* Else our /proc mount would propagate back to the host when
-		 * / is a shared mount (the systemd default). */
-		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-			fail("mount-private", errno);
-		/* A /proc for the new pid namespace; only init can mount it
-		 * (proc belongs to the mounting process's pid namespace). */
-		if ((cfg->ns_flags & CLONE_NEWPID) &&
-		    mount("proc", "/proc", "proc",
-			  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-			fail("mount-proc", errno);
-	}
+	if (cfg->ns_flags & CLONE_NEWNS)
+		set_up_file_system(cfg);
 	if (cfg->hostname != NULL &&
 	    sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		fail("hostname", errno);
@@ -381,35 +441,114 @@ static int reset_signals(void)
 	return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* Step 4: everything between fork and exec. Returns the failed step's name
- * (errno set), or does not return. */
+/* The job's resource limits that are not cgroup limits: no file past its
+ * disk limit (a sparse file "written" by ftruncate counts by its size), no
+ * core dumps (they would land outside the job's folders, owned by a uid a
+ * later job gets), and a usual soft limit on open files. */
+static int set_resource_limits(const struct config *cfg)
+{
+	struct rlimit no_core = { 0, 0 };
+	struct rlimit files;
+	if (cfg->limit_file_size) {
+		struct rlimit size = { cfg->file_size_limit,
+				       cfg->file_size_limit };
+		if (setrlimit(RLIMIT_FSIZE, &size) < 0)
+			return -1;
+	}
+	if (setrlimit(RLIMIT_CORE, &no_core) < 0 ||
+	    getrlimit(RLIMIT_NOFILE, &files) < 0)
+		return -1;
+	if (files.rlim_cur > JOB_NOFILE_SOFT) {
+		files.rlim_cur = JOB_NOFILE_SOFT;
+		if (setrlimit(RLIMIT_NOFILE, &files) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int drop_privileges(const struct config *cfg, pid_t parent)
+{
+	if (cfg->set_ids) {
+		if (setgroups(0, NULL) < 0 || setgid(cfg->gid) < 0)
+			return -1;
+		/* Going from uid 0 to another clears every capability. */
+		if (setuid(cfg->uid) < 0)
+			return -1;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	/* Armed after setuid, which disarms it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return -1;
+	if (getppid() != parent)
+		_exit(EXIT_SETUP_FAILED); /* supervisor gone before the prctl */
+	return 0;
+}
+
+/* Tells the server the real path of the program (every symlink resolved),
+ * and with --approve waits for its "exec": the allow-list is checked on
+ * what will run, after resolution, by the server. */
+static int report_program(const struct config *cfg, const char *found)
+{
+	char real[PATH_MAX];
+	char line[PATH_MAX + 32];
+	char answer[8];
+	size_t got = 0;
+	if (realpath(found, real) == NULL)
+		return -1;
+	int len = snprintf(line, sizeof line, "program %zu %s\n", strlen(real),
+			   real);
+	if (len < 0 || (size_t)len >= sizeof line) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (write_all(STATUS_FD, line, (size_t)len) < 0)
+		return -1;
+	if (!cfg->approve)
+		return 0;
+	while (got < sizeof answer) {
+		ssize_t n = read(SPEC_FD, answer + got, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (answer[got++] == '\n')
+			break;
+	}
+	if (got == 5 && memcmp(answer, "exec\n", 5) == 0)
+		return 0;
+	errno = EPERM;
+	return -1;
+}
+
+/* Step 4: everything between fork and exec, as the job's uid from the first
+ * step on. Returns the failed step's name (errno set), or does not return. */
 static const char *exec_command(const struct config *cfg, pid_t parent,
 				int exec_fd)
 {
-	if (cfg->set_ids) {
-		if (setgroups(0, NULL) < 0)
-			return "setgroups";
-		if (setgid(cfg->gid) < 0)
-			return "setgid";
-		/* Going from uid 0 to another clears every capability. */
-		if (setuid(cfg->uid) < 0)
-			return "setuid";
-	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return "no-new-privs";
-	/* Armed after setuid, which disarms it. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		return "pdeathsig";
-	if (getppid() != parent)
-		_exit(EXIT_SETUP_FAILED); /* supervisor gone before the prctl */
-	/* After dropping privileges: a cwd the job's uid cannot enter fails. */
-	if (cfg->cwd != NULL && chdir(cfg->cwd) < 0)
+	struct job_spec spec;
+	char found[PATH_MAX];
+	if (drop_privileges(cfg, parent) < 0)
+		return "drop-privileges";
+	if (read_job_spec(SPEC_FD, &spec) < 0)
+		return "spec";
+	if (set_resource_limits(cfg) < 0)
+		return "rlimits";
+	if (chdir(spec.cwd) < 0)
 		return "chdir";
+	if (find_program(spec.program, cfg->search_path, found, sizeof found) < 0)
+		return "resolve";
+	if (report_program(cfg, found) < 0)
+		return errno == EPERM ? "denied" : "resolve";
+	spec.argv[0] = found;
 	if (close_other_fds(exec_fd) < 0)
 		return "close-fds";
 	if (reset_signals() < 0)
 		return "signals";
-	execve(cfg->command[0], cfg->command, environ);
+	/* Last: the filter also binds this code, and execve must pass it. */
+	if (cfg->seccomp && install_seccomp_filter() < 0)
+		return "seccomp";
+	execve(found, spec.argv, spec.envp);
 	return "exec";
 }
 
@@ -448,6 +587,7 @@ static pid_t start_command(const struct config *cfg)
 		n = read(exec_pipe[0], text, sizeof text - 1);
 	while (n < 0 && errno == EINTR);
 	close(exec_pipe[0]);
+	close(SPEC_FD);
 	if (n > 0) {
 		char line[96];
 		text[n] = '\0';
@@ -554,7 +694,7 @@ int main(int argc, char **argv)
 {
 	struct config cfg;
 	sigset_t waited;
-	if (check_status_fd() < 0)
+	if (check_channel_fds() < 0)
 		return EXIT_SETUP_FAILED;
 	if (parse_args(argc, argv, &cfg) < 0)
 		fail("usage", EINVAL);
@@ -580,5 +720,6 @@ int main(int argc, char **argv)
 	}
 	close(result[1]);
 	close(STATUS_FD); /* init reports from here on */
+	close(SPEC_FD);
 	wait_for_init(init, result[0], &waited);
 }

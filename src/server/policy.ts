@@ -25,9 +25,14 @@
  *   nor a default sets, but that has a ceiling, is set to the ceiling (a
  *   ceiling means the job is never unlimited); a default above a ceiling is
  *   lowered to it.
- * - `commands`: the allowed commands. An absolute path allows exactly that
- *   path; a bare name ("echo") allows exactly that name, looked up on the
- *   job's PATH. Absent: any command. Empty list: none.
+ * - `commands`: the allowed programs: absolute paths, or bare names as found
+ *   on the server's PATH (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
+ *   /sbin:/bin). The program a request names is found by the job's own uid
+ *   (a bare name on that same PATH, never the job's) and compared by its
+ *   real path, every symlink resolved, with the entries' real paths: so
+ *   "echo", "/bin/echo" and "/usr/bin/echo" are one program, and a link or
+ *   a copy of sh named "echo" is not echo. Absent: any program. Empty list:
+ *   none.
  * - `maxStreams`: output and watch streams one user may have open at once
  *   (default 256); `maxConnections`: connections one user may have open at
  *   once (default 32). A call beyond either is refused with
@@ -56,7 +61,13 @@
  */
 import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
-import { JobError, LIMIT_NAMES, type LimitName, type Limits } from "../worker/index.ts";
+import {
+  JobError,
+  LIMIT_NAMES,
+  type LimitName,
+  type Limits,
+  type StartPolicy,
+} from "../worker/index.ts";
 import { isValidUserName, ROLES, type Role } from "../pki/index.ts";
 import type { Identity } from "./identity.ts";
 
@@ -310,24 +321,22 @@ export function seccompModeOf(policy: Policy, who: Identity): SeccompMode {
   return user.seccomp ?? role.seccomp ?? "default";
 }
 
+/** "alice (role user)": how refusals name a caller. */
+function callerWords(who: Identity): string {
+  return `${who.user} (role ${who.role})`;
+}
+
 /**
- * Checks a start request against the policy and returns the limits to ask
- * the worker for. PERMISSION_DENIED for a command not allowed or a limit
- * above a ceiling.
+ * Checks a start request's limits against the policy and returns the limits
+ * to ask the worker for. PERMISSION_DENIED for a limit above a ceiling.
  */
 export function applyPolicy(
   policy: Policy,
   who: Identity,
-  request: { command: string; limits?: Limits | undefined },
+  request: { limits?: Limits | undefined },
 ): Limits {
   const rule = resolve(policy, who);
-  const caller = `${who.user} (role ${who.role})`;
-  if (rule.commands !== undefined && !isCommandAllowed(rule.commands, request.command)) {
-    throw new JobError(
-      "permission_denied",
-      `the command ${JSON.stringify(request.command)} is not allowed for ${caller}`,
-    );
-  }
+  const caller = callerWords(who);
   const limits: Limits = {};
   for (const name of LIMIT_NAMES) {
     const value = effectiveLimit(name, request.limits?.[name], rule, caller);
@@ -359,9 +368,16 @@ function effectiveLimit(
   return ceiling === undefined ? fallback : Math.min(fallback, ceiling);
 }
 
-function isCommandAllowed(allowed: readonly string[], command: string): boolean {
-  // A path is compared in its normal form, so "/usr/bin/../bin/sh" cannot
-  // pass as an allowed "/usr/bin/python3" nor dodge a listed path.
-  const key = command.includes("/") ? posix.normalize(command) : command;
-  return allowed.includes(key);
+/**
+ * What the worker enforces for this caller at the start itself: the allowed
+ * programs (checked on the program the launcher found, after that lookup)
+ * and the system call filter.
+ */
+export function startPolicyFor(policy: Policy, who: Identity): StartPolicy {
+  const { commands } = resolve(policy, who);
+  return {
+    ...(commands === undefined ? {} : { allowedPrograms: commands }),
+    caller: callerWords(who),
+    unconfined: seccompModeOf(policy, who) === "unconfined",
+  };
 }

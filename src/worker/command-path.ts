@@ -1,72 +1,44 @@
 /**
- * Finds the program a job will execute, before any process starts, so that
- * "command not found" is a clear error of the request and not a job that
- * ran and failed. No shell is involved: the same rules as execvp, done here.
+ * Where programs are found, and which ones an allow-list means.
+ *
+ * A bare program name ("make") is looked up on the server's fixed search
+ * path, as sudo's secure_path does, never on the job's own PATH: with an
+ * allow-list of ["echo"], a PATH of the caller's choice would let "echo"
+ * be any file. The lookup itself runs in the launcher as the job's uid.
+ *
+ * An allow-list is compared on real paths (every symlink resolved), both
+ * the program about to run and each entry, so "/bin/echo", "/usr/bin/echo"
+ * and "echo" are one program, and a symlink or a copy under another name is
+ * not the program it points at.
  */
-import { constants } from "node:fs";
-import { stat } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
-import { JobError } from "./errors.ts";
-import { errnoOf } from "./os-errors.ts";
+import { realpath } from "node:fs/promises";
+import { join } from "node:path";
 
-/** The minimal PATH a job gets unless its request sets one. */
-export const DEFAULT_JOB_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** Where the launcher looks up bare program names. */
+export const SERVER_SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The PATH a job's environment gets unless its request sets one. */
+export const JOB_DEFAULT_PATH = SERVER_SEARCH_PATH;
 
 /**
- * Resolves `command` to an absolute path: a name without '/' is looked up
- * on `searchPath`; a relative path is taken from `cwd`, which it then needs.
+ * The real paths of an allow-list's entries: an absolute path as it
+ * resolves, a bare name as found on the server's search path. Entries that
+ * name nothing on this host allow nothing. (Entries come from the server's
+ * policy file, not from callers.)
  */
-export async function resolveCommand(
-  command: string,
-  searchPath: string,
-  cwd: string | undefined,
-): Promise<string> {
-  if (command.includes("/")) {
-    if (!isAbsolute(command) && cwd === undefined) {
-      // Without a cwd the job starts in a fresh, empty scratch folder.
-      throw new JobError(
-        "invalid_argument",
-        `relative command path ${command} needs a working directory (or use an absolute path)`,
-      );
+export async function resolveAllowList(entries: readonly string[]): Promise<Set<string>> {
+  const allowed = new Set<string>();
+  for (const entry of entries) {
+    const candidates = entry.includes("/")
+      ? [entry]
+      : SERVER_SEARCH_PATH.split(":").map((dir) => join(dir, entry));
+    for (const candidate of candidates) {
+      const real = await realpath(candidate).catch(() => undefined);
+      if (real !== undefined) {
+        allowed.add(real);
+        break;
+      }
     }
-    const path = isAbsolute(command) ? command : resolve(cwd ?? "/", command);
-    const problem = await executableProblem(path);
-    if (problem !== undefined) throw new JobError("invalid_argument", `command ${path} ${problem}`);
-    return path;
   }
-  let firstProblem: string | undefined;
-  for (const dir of searchPath.split(":")) {
-    if (dir === "" || !isAbsolute(dir)) continue;
-    const path = join(dir, command);
-    const problem = await executableProblem(path);
-    if (problem === undefined) return path;
-    if (problem !== NOT_FOUND) firstProblem ??= `${path} ${problem}`;
-  }
-  throw new JobError(
-    "invalid_argument",
-    firstProblem === undefined
-      ? `command not found on PATH: ${command}`
-      : `command ${command} cannot be executed: ${firstProblem}`,
-  );
-}
-
-const NOT_FOUND = "does not exist";
-
-async function executableProblem(path: string): Promise<string | undefined> {
-  try {
-    const info = await stat(path);
-    if (info.isDirectory()) return "is a directory";
-    if (!info.isFile()) return "is not a regular file";
-    const anyExecuteBit = constants.S_IXUSR | constants.S_IXGRP | constants.S_IXOTH;
-    if ((info.mode & anyExecuteBit) === 0) return "is not executable";
-    return undefined;
-  } catch (err) {
-    const errno = errnoOf(err);
-    if (errno === "ENOENT" || errno === "ENOTDIR") return NOT_FOUND;
-    if (errno === "EACCES") return "is not accessible";
-    // A name the kernel refuses to look up is the request's fault, not ours.
-    if (errno === "ENAMETOOLONG") return "has a name too long for the system";
-    if (errno === "ELOOP") return "has too many levels of symbolic links";
-    throw err;
-  }
+  return allowed;
 }

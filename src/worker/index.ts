@@ -24,6 +24,7 @@ export {
   type LimitName,
   type Limits,
   type ListFilter,
+  type StartPolicy,
   type StopOutcome,
   type Usage,
 } from "./types.ts";

@@ -1,23 +1,26 @@
 /**
  * Checks a job request before any process starts and turns it into the
- * exact thing to run: an absolute program path, its arguments, the whole
+ * exact thing to run: the program as named, its arguments, the whole
  * environment and the limits after defaults and ceilings.
+ *
+ * Nothing here touches the file system on the caller's behalf: the program
+ * is found and the working directory entered by the launcher, as the job's
+ * own uid (launcher.ts). Checked as root here, they would tell a caller
+ * whether a path only root can see exists.
  */
-import { stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
-import { DEFAULT_JOB_PATH, resolveCommand } from "./command-path.ts";
+import { JOB_DEFAULT_PATH } from "./command-path.ts";
 import { JobError } from "./errors.ts";
+import { checkExecSize } from "./exec-limits.ts";
 import { effectiveLimits } from "./limits.ts";
 import type { ResolvedWorkerOptions } from "./options.ts";
-import { errnoOf } from "./os-errors.ts";
 import { isValidUserName, USER_NAME_RULE } from "./owner-name.ts";
 import type { JobSpec, Limits } from "./types.ts";
 
 export interface CheckedSpec {
-  /** As given (for the record). */
+  /** The program as the request names it: a path or a bare name (looked up
+   * on the server's PATH by the launcher). */
   command: string;
-  /** Absolute path of the program to execute. */
-  program: string;
   args: string[];
   env: Record<string, string>;
   /** The working directory asked for, or undefined for a fresh scratch folder. */
@@ -30,10 +33,7 @@ export interface CheckedSpec {
 /** Arguments past this are refused (execve's own limit is about 2 MiB in all). */
 const MAX_ARGS = 65_536;
 
-export async function checkSpec(
-  spec: JobSpec,
-  options: ResolvedWorkerOptions,
-): Promise<CheckedSpec> {
+export function checkSpec(spec: JobSpec, options: ResolvedWorkerOptions): CheckedSpec {
   if (!isValidUserName(spec.owner)) {
     throw new JobError(
       "invalid_argument",
@@ -55,8 +55,16 @@ export async function checkSpec(
     rejectNul(`argument ${index + 1}`, arg);
   });
   const env = checkEnv(spec.env ?? {});
-  env["PATH"] ??= DEFAULT_JOB_PATH;
-  const cwd = await checkCwd(spec.cwd);
+  env["PATH"] ??= JOB_DEFAULT_PATH;
+  checkExecSize(args, env, options.execBudgetBytes);
+  const cwd = checkCwd(spec.cwd);
+  if (spec.command.includes("/") && !isAbsolute(spec.command) && cwd === undefined) {
+    // Without a cwd the job starts in a fresh, empty scratch folder.
+    throw new JobError(
+      "invalid_argument",
+      `relative command path ${spec.command} needs a working directory (or use an absolute path)`,
+    );
+  }
   const timeoutMs = spec.timeoutMs;
   if (timeoutMs !== undefined && (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0)) {
     throw new JobError(
@@ -70,8 +78,7 @@ export async function checkSpec(
     options.ceilings,
     options.hostCores,
   );
-  const program = await resolveCommand(spec.command, env["PATH"], cwd);
-  return { command: spec.command, program, args, env, cwd, owner: spec.owner, limits, timeoutMs };
+  return { command: spec.command, args, env, cwd, owner: spec.owner, limits, timeoutMs };
 }
 
 function rejectNul(what: string, value: string): void {
@@ -96,28 +103,13 @@ function checkEnv(env: Readonly<Record<string, string>>): Record<string, string>
   return checked;
 }
 
-async function checkCwd(cwd: string | undefined): Promise<string | undefined> {
+function checkCwd(cwd: string | undefined): string | undefined {
   if (cwd === undefined || cwd === "") return undefined;
   rejectNul("working directory", cwd);
   if (!isAbsolute(cwd)) {
     throw new JobError(
       "invalid_argument",
       `working directory must be an absolute path, not ${cwd}`,
-    );
-  }
-  try {
-    const info = await stat(cwd);
-    if (!info.isDirectory())
-      throw new JobError("invalid_argument", `working directory ${cwd} is not a directory`);
-  } catch (err) {
-    if (err instanceof JobError) throw err;
-    const errno = errnoOf(err);
-    if (errno === "ENOENT" || errno === "ENOTDIR") {
-      throw new JobError("invalid_argument", `working directory ${cwd} does not exist`);
-    }
-    throw new JobError(
-      "invalid_argument",
-      `working directory ${cwd} cannot be used: ${errno ?? String(err)}`,
     );
   }
   return cwd;

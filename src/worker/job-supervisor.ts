@@ -207,7 +207,7 @@ export class JobSupervisor {
     });
     const startFailure = await this.#options.launched.started.then(
       () => undefined,
-      (err: unknown) => (err instanceof Error ? err.message : String(err)),
+      (err: unknown) => startFailureReason(err instanceof Error ? err.message : String(err)),
     );
     const outputBytes = await stat(outputFile).then(
       (s) => s.size,
@@ -232,6 +232,11 @@ export class JobSupervisor {
     // Last: a follower that reaches the end of the output sees the job ended.
     notifier.end();
   }
+}
+
+/** "could not start: ..." for every start failure, whatever the launcher's words. */
+function startFailureReason(message: string): string {
+  return message.startsWith("could not ") ? message : `could not start: ${message}`;
 }
 
 /** Direct children of `pid` (the launcher's init), from procfs. */

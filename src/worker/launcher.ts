@@ -1,33 +1,68 @@
 /**
  * Starts a job through the native launcher (native/launcher.c): joins the
- * cgroups, enters the namespaces, drops to the job's uid and execs the
- * command, then tells us on fd 3 whether the exec worked. Node cannot do these
- * steps itself (no exec, no unshare in a multi-threaded process).
+ * cgroups, enters the namespaces, sets up the job's file system view, drops
+ * to the job's uid, and only then reads what to run, finds the program and
+ * enters the working directory, as that uid; it tells us on fd 3 what it
+ * resolved and whether the exec worked. Node cannot do these steps itself
+ * (no exec, no unshare in a multi-threaded process).
+ *
+ * The launcher runs as root with an empty environment and no caller data
+ * in its arguments: the job's program, arguments, environment and working
+ * directory travel on fd 4 (the "job spec", encoded here) and are read by
+ * the launcher only after the privilege drop.
  */
 import { spawn } from "node:child_process";
 import { accessSync, constants as fsConstants } from "node:fs";
 import { constants as osConstants } from "node:os";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { launcherPath } from "../../native/build.ts";
 import { JobError } from "./errors.ts";
 import { describeErrno, fromOsError } from "./os-errors.ts";
 
+/** How the job sees its own cgroup: cgroup v2's tree, or these v1 hierarchies. */
+export type CgroupView = { mode: "v2" } | { mode: "v1"; hierarchies: readonly string[] };
+
 export interface LaunchRequest {
-  /** Absolute path of the program (the worker resolves PATH before). */
-  command: string;
+  /** The program as the request names it: a path (relative ones from `cwd`)
+   * or a bare name, looked up on `searchPath` by the launcher as the job's uid. */
+  program: string;
   args: readonly string[];
   /** The job's whole environment. */
   env: Readonly<Record<string, string>>;
   cwd: string;
+  /** Where bare program names are looked up (the server's, never the job's PATH). */
+  searchPath: string;
   /** Runs the command as this uid/gid with no supplementary groups; default: as the server. */
   user?: { uid: number; gid: number };
   /** `cgroup.procs` files the launcher joins before anything else. */
   procsFiles: readonly string[];
   /** An fd opened O_WRONLY|O_APPEND on the output file: the job's stdout and stderr. */
   outputFd: number;
-  namespaces: { pid: boolean; mount: boolean; uts: boolean; ipc: boolean; net: boolean };
+  namespaces: {
+    pid: boolean;
+    mount: boolean;
+    uts: boolean;
+    ipc: boolean;
+    net: boolean;
+    cgroup: boolean;
+  };
   /** Hostname inside the job's UTS namespace (ignored without one). */
   hostname?: string;
+  /** The job's scratch folder: kept visible and writable in its read-only view. */
+  scratch?: string;
+  /** Size of the job's private /tmp, /var/tmp and /dev/shm; default the kernel's. */
+  tmpfsBytes?: number;
+  /** The job's view of its own cgroup at /sys/fs/cgroup (needs the cgroup and mount namespaces). */
+  cgroupView?: CgroupView;
+  /** No file the job writes may grow past this (RLIMIT_FSIZE). */
+  fileSizeLimitBytes?: number;
+  /** Run the command under the default system call filter. @default true */
+  seccomp?: boolean;
+  /**
+   * Decides on the real path of the program (every symlink resolved) before
+   * it runs: a JobError refuses it. Absent: any program.
+   */
+  approve?: (realPath: string) => JobError | undefined;
 }
 
 /** How the launcher (hence the command) ended: one of the two is set. */
@@ -39,10 +74,10 @@ export interface LaunchExit {
 export interface LaunchedJob {
   /** Host PID of the outer launcher process (it lives as long as the command). */
   readonly pid: number;
-  /** Resolves once the command has been exec'ed; rejects with a JobError
-   * ("could not start: no such file or directory",
-   * "could not set up the job: chdir: permission denied"). */
-  readonly started: Promise<void>;
+  /** Resolves, with the real path of the program, once the command has been
+   * exec'ed; rejects with a JobError ("could not start: exec format error",
+   * "command not found on the server's PATH: x"). */
+  readonly started: Promise<{ program: string }>;
   /** Resolves when the launcher has ended (also after a failed start). */
   readonly exited: Promise<LaunchExit>;
 }
@@ -51,16 +86,23 @@ const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(
   Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
 );
 
-/** What the launcher's steps are, for messages ("chdir" is clear as it is). */
+/** What the launcher's setup steps are, for messages. */
 const STEP_WORDS: Readonly<Record<string, string>> = {
   cgroup: "joining the cgroup",
   pdeathsig: "tying the job to the server's life",
   unshare: "creating the namespaces",
   "mount-private": "making mounts private",
+  "read-only-root": "making the host's file systems read-only",
+  "private-tmp": "mounting the private /tmp, /var/tmp and /dev/shm",
+  scratch: "mounting the scratch folder",
   "mount-proc": "mounting /proc",
+  "cgroup-view": "mounting the job's cgroup view",
   hostname: "setting the hostname",
   loopback: "bringing up the loopback interface",
-  "no-new-privs": "setting no_new_privs",
+  "drop-privileges": "dropping to the job's user",
+  spec: "reading the job's command",
+  rlimits: "setting resource limits",
+  seccomp: "installing the system call filter",
   "close-fds": "closing file descriptors",
   signals: "resetting signals",
   usage: "passing arguments to the launcher",
@@ -75,18 +117,45 @@ function systemError(
   return Object.assign(new Error(`${step}: ${code}`), { code, errno: -errno, syscall: step });
 }
 
-/** Turns the launcher's status line into nothing (started) or the JobError to reject with. */
-function parseStatus(line: string): JobError | undefined {
-  if (line === "ok") return undefined;
-  const match = /^error ([a-z-]+) (\d+)$/.exec(line);
-  if (match === null)
-    return new JobError("internal", `could not set up the job: the launcher said "${line}"`);
-  const [, step = "", errnoText = ""] = match;
-  const cause = systemError(Number(errnoText), step);
+/** Why the program could not be found or entered, worded for the request. */
+function resolveFailure(request: LaunchRequest, errno: string, cause: Error): JobError {
+  const { program } = request;
+  const named = `command ${program}`;
+  let why: string;
+  if (errno === "ENOENT" || errno === "ENOTDIR") {
+    why = program.includes("/")
+      ? `${named} does not exist`
+      : `command not found on the server's PATH: ${program}`;
+  } else if (errno === "EACCES") {
+    why = `${named} is not executable`;
+  } else {
+    why = `${named} cannot be executed: ${describeErrno(errno)}`;
+  }
+  return new JobError("invalid_argument", why, { cause });
+}
+
+/** The launcher's "error <step> <errno>" line as the JobError to reject with. */
+function failureOf(request: LaunchRequest, step: string, errnoValue: number): JobError {
+  const cause = systemError(errnoValue, step);
   const words = describeErrno(cause.code);
+  if (step === "resolve") return resolveFailure(request, cause.code, cause);
+  if (step === "chdir") {
+    const why =
+      cause.code === "ENOENT"
+        ? "does not exist"
+        : cause.code === "ENOTDIR"
+          ? "is not a directory"
+          : `cannot be entered by the job's user: ${words}`;
+    return new JobError("invalid_argument", `working directory ${request.cwd} ${why}`, { cause });
+  }
   // fromOsError knows which JobError code an errno maps to; the message is ours.
   const { code } = fromOsError(cause, step);
-  if (step === "exec") return new JobError(code, `could not start: ${words}`, { cause });
+  if (step === "exec") {
+    // The program was found and may be run: the kernel refused the file
+    // itself (not a program, an interpreter missing), unless out of memory.
+    const why = code === "resource_exhausted" ? code : "invalid_argument";
+    return new JobError(why, `could not start: ${words}`, { cause });
+  }
   return new JobError(code, `could not set up the job: ${STEP_WORDS[step] ?? step}: ${words}`, {
     cause,
   });
@@ -97,23 +166,131 @@ function launcherArgs(request: LaunchRequest): string[] {
   for (const file of request.procsFiles) argv.push("--cgroup-procs", file);
   if (request.user !== undefined)
     argv.push("--uid", String(request.user.uid), "--gid", String(request.user.gid));
-  argv.push("--cwd", request.cwd);
-  const { pid, mount, uts, ipc, net } = request.namespaces;
+  const { pid, mount, uts, ipc, net, cgroup } = request.namespaces;
   if (uts && request.hostname !== undefined) argv.push("--hostname", request.hostname);
+  if (mount && request.scratch !== undefined) argv.push("--scratch", request.scratch);
+  if (mount && request.tmpfsBytes !== undefined)
+    argv.push("--tmpfs-size", String(request.tmpfsBytes));
+  const view = request.cgroupView;
+  if (mount && cgroup && view !== undefined) {
+    if (view.mode === "v2") argv.push("--cgroup2-view");
+    else for (const hierarchy of view.hierarchies) argv.push("--cgroup1-view", hierarchy);
+  }
+  argv.push("--search-path", request.searchPath);
+  if (request.approve !== undefined) argv.push("--approve");
+  if (request.seccomp === false) argv.push("--no-seccomp");
+  if (request.fileSizeLimitBytes !== undefined)
+    argv.push("--file-size-limit", String(request.fileSizeLimitBytes));
   if (!pid) argv.push("--no-pid-ns");
   if (!mount) argv.push("--no-mount-ns");
   if (!uts) argv.push("--no-uts-ns");
   if (!ipc) argv.push("--no-ipc-ns");
   if (!net) argv.push("--no-net-ns");
-  argv.push("--", request.command, ...request.args);
+  if (!cgroup) argv.push("--no-cgroup-ns");
   return argv;
 }
 
-async function readAll(stream: Readable): Promise<string> {
-  let text = "";
-  stream.setEncoding("ascii");
-  for await (const chunk of stream) text += String(chunk);
-  return text;
+/**
+ * The job spec as native/job-spec.c reads it: "<length>\n", then
+ * NUL-terminated strings: cwd, program, argc, args, envc, "NAME=value"s.
+ */
+export function encodeJobSpec(request: LaunchRequest): Buffer {
+  const env = Object.entries(request.env).map(([name, value]) => `${name}=${value}`);
+  const strings = [
+    request.cwd,
+    request.program,
+    String(request.args.length),
+    ...request.args,
+    String(env.length),
+    ...env,
+  ];
+  const payload = Buffer.from(strings.map((s) => `${s}\0`).join(""), "utf8");
+  return Buffer.concat([Buffer.from(`${payload.length}\n`, "ascii"), payload]);
+}
+
+/**
+ * Reads the launcher's status lines. The "program" line carries a path of a
+ * stated length (any byte may be in a path), so this is a small parser, not
+ * a line splitter.
+ */
+class StatusReader {
+  #buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): void {
+    this.#buffer = Buffer.concat([this.#buffer, chunk]);
+  }
+
+  /** The next whole message, or undefined until more bytes arrive. */
+  next(): { kind: "program"; path: string } | { kind: "line"; text: string } | undefined {
+    const buffer = this.#buffer;
+    const program = /^program (\d+) /.exec(buffer.subarray(0, 32).toString("latin1"));
+    if (program !== null) {
+      const start = program[0].length;
+      const end = start + Number(program[1]);
+      if (buffer.length < end + 1) return undefined;
+      this.#buffer = buffer.subarray(end + 1);
+      return { kind: "program", path: buffer.subarray(start, end).toString("utf8") };
+    }
+    const newline = buffer.indexOf(0x0a);
+    if (newline < 0) return undefined;
+    this.#buffer = buffer.subarray(newline + 1);
+    return { kind: "line", text: buffer.subarray(0, newline).toString("latin1") };
+  }
+
+  /** Bytes left over at EOF (a line cut short). */
+  get rest(): string {
+    return this.#buffer.toString("latin1");
+  }
+}
+
+/**
+ * Talks with the launcher: sends the spec on fd 4, reads its status on fd 3,
+ * answers the program check, and settles with the program's real path once
+ * the command runs.
+ */
+async function converse(
+  request: LaunchRequest,
+  status: Readable,
+  spec: Writable,
+  exited: Promise<LaunchExit>,
+): Promise<{ program: string }> {
+  // A launcher that failed before reading the spec closed fd 4: what it
+  // said on fd 3 is the story, not our EPIPE.
+  spec.on("error", () => undefined);
+  spec.write(encodeJobSpec(request));
+  const reader = new StatusReader();
+  let program: string | undefined;
+  let refusal: JobError | undefined;
+  for await (const chunk of status as AsyncIterable<Buffer>) {
+    reader.push(chunk);
+    for (let message = reader.next(); message !== undefined; message = reader.next()) {
+      if (message.kind === "program") {
+        program = message.path;
+        if (request.approve === undefined) continue;
+        refusal = request.approve(program);
+        spec.write(refusal === undefined ? "exec\n" : "deny\n");
+        continue;
+      }
+      if (message.text === "ok" && program !== undefined) return { program };
+      const failed = /^error ([a-z-]+) (\d+)$/.exec(message.text);
+      if (failed === null) {
+        throw new JobError(
+          "internal",
+          `could not set up the job: the launcher said "${message.text}"`,
+        );
+      }
+      const [, step = "", errnoText = ""] = failed;
+      if (step === "denied" && refusal !== undefined) throw refusal;
+      throw failureOf(request, step, Number(errnoText));
+    }
+  }
+  const { exitCode, signal } = await exited;
+  const how = signal !== null ? `killed by ${signal}` : `exit code ${exitCode ?? "unknown"}`;
+  const said = reader.rest === "" ? "" : `, after "${reader.rest}"`;
+  throw new JobError(
+    "internal",
+    `could not set up the job: the launcher ended (${how}) before reporting${said}`,
+  );
 }
 
 /**
@@ -128,10 +305,11 @@ export function launch(request: LaunchRequest): LaunchedJob {
     throw fromOsError(err, "run the job launcher");
   }
   const child = spawn(binary, launcherArgs(request), {
-    // fd 3 is the status channel (libuv makes it a socket pair; the
-    // launcher only writes and closes it).
-    stdio: ["ignore", request.outputFd, request.outputFd, "pipe"],
-    env: request.env,
+    // fd 3 the status channel, fd 4 the spec channel (socket pairs).
+    stdio: ["ignore", request.outputFd, request.outputFd, "pipe", "pipe"],
+    // Root-side code sees no caller-controlled environment (LD_PRELOAD
+    // and the like); the job's own environment travels in the spec.
+    env: {},
     // Its own session: a Ctrl-C at the server's terminal must not reach
     // the jobs directly (a stop is the worker's decision).
     detached: true,
@@ -146,32 +324,18 @@ export function launch(request: LaunchRequest): LaunchedJob {
     });
   });
   const { pid } = child;
-  const status = child.stdio[3];
-  if (pid === undefined || !(status instanceof Readable)) {
+  const [, , , status, spec] = child.stdio;
+  if (pid === undefined || !(status instanceof Readable) || !(spec instanceof Writable)) {
     child.kill("SIGKILL");
     throw new JobError(
       "resource_exhausted",
       "could not start the job launcher (out of processes or file descriptors)",
     );
   }
-  const started = (async () => {
-    let line: string;
-    try {
-      line = (await readAll(status)).trim();
-    } catch (err) {
-      throw new JobError("internal", "could not read the job launcher's status", { cause: err });
-    }
-    if (line === "") {
-      const { exitCode, signal } = await exited;
-      const how = signal !== null ? `killed by ${signal}` : `exit code ${exitCode ?? "unknown"}`;
-      throw new JobError(
-        "internal",
-        `could not set up the job: the launcher ended (${how}) before reporting`,
-      );
-    }
-    const failure = parseStatus(line);
-    if (failure !== undefined) throw failure;
-  })();
+  const started = converse(request, status, spec, exited).finally(() => {
+    status.destroy();
+    spec.destroy();
+  });
   // Awaiters still see the rejection; nobody awaiting must not crash the process.
   started.catch(() => undefined);
   return { pid, started, exited };

@@ -7,6 +7,7 @@ import { availableParallelism, totalmem } from "node:os";
 import { resolve } from "node:path";
 import type { Capacity } from "./admission.ts";
 import { JobError } from "./errors.ts";
+import { execBudgetBytes } from "./exec-limits.ts";
 import { checkLimitValues, effectiveLimits } from "./limits.ts";
 import type { Limits } from "./types.ts";
 import { DEFAULT_UID_RANGE, type UidRange } from "./uid-pool.ts";
@@ -22,6 +23,9 @@ export interface IsolationOptions {
   ipc?: boolean;
   /** New network namespace with loopback only. @default true */
   net?: boolean;
+  /** New cgroup namespace, with /sys/fs/cgroup showing only the job's own
+   * cgroup (needs the mount namespace too). @default true */
+  cgroup?: boolean;
   /** Run each job as an unprivileged uid/gid of its own from `uidRange`. @default true */
   user?: boolean;
 }
@@ -64,6 +68,8 @@ export interface ResolvedWorkerOptions {
   uidRange: UidRange;
   capacity: Capacity;
   hostCores: number;
+  /** Bytes of arguments and environment one exec may carry (exec-limits.ts). */
+  execBudgetBytes: number;
 }
 
 const GiB = 1024 ** 3;
@@ -105,12 +111,14 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
       uts: true,
       ipc: true,
       net: true,
+      cgroup: true,
       user: true,
       ...options.isolation,
     },
     uidRange: options.uidRange ?? DEFAULT_UID_RANGE,
     capacity: resolveCapacity(options.capacity ?? {}, hostCores),
     hostCores,
+    execBudgetBytes: execBudgetBytes(),
   };
 }
 

@@ -54,6 +54,20 @@ export interface JobSpec {
   timeoutMs?: number;
 }
 
+/** What a caller's policy says about one start, besides its limits. */
+export interface StartPolicy {
+  /**
+   * The programs the job may run: absolute paths, or bare names as found on
+   * the server's PATH. Compared on real paths with the program the launcher
+   * found for the request, after that lookup. Absent: any program.
+   */
+  allowedPrograms?: readonly string[];
+  /** Who asks, as refusals name them ("alice (role user)"). @default the owner */
+  caller?: string;
+  /** Run the job without the default system call filter. @default false */
+  unconfined?: boolean;
+}
+
 /**
  * Lifecycle of a job. `queued`: accepted, waiting for room within the host's
  * capacity; `starting`: cgroup and launcher being set up; `running`: the

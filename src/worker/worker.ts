@@ -9,11 +9,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Admission } from "./admission.ts";
 import type { CgroupCapabilities, CgroupDriver } from "./cgroup/driver.ts";
 import { openCgroupDriver } from "./cgroup/detect.ts";
-import { JobError } from "./errors.ts";
+import { isJobError, JobError } from "./errors.ts";
 import { readAllRecords, writeJsonAtomically, type UnreadableRecord } from "./job-record.ts";
 import { checkSpec, type CheckedSpec } from "./job-spec.ts";
 import { JobSupervisor } from "./job-supervisor.ts";
 import { Job } from "./job.ts";
+import { resolveAllowList, SERVER_SEARCH_PATH } from "./command-path.ts";
 import { launch } from "./launcher.ts";
 import { limitWords } from "./limits.ts";
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from "./options.ts";
@@ -30,6 +31,7 @@ import {
   type JobStatus,
   type LimitName,
   type ListFilter,
+  type StartPolicy,
 } from "./types.ts";
 import { UidPool } from "./uid-pool.ts";
 
@@ -55,6 +57,7 @@ export const MIN_ID_PREFIX = 4;
 interface LaunchPlan {
   checked: CheckedSpec;
   notInForce: LimitName[];
+  policy: StartPolicy;
 }
 
 export class Worker {
@@ -132,10 +135,10 @@ export class Worker {
    * unenforceable limits and jobs larger than the whole capacity throw
    * before any process exists.
    */
-  async start(spec: JobSpec): Promise<JobStatus> {
+  async start(spec: JobSpec, policy: StartPolicy = {}): Promise<JobStatus> {
     this.#assertOpen();
-    const checked = await checkSpec(spec, this.#options);
-    const plan: LaunchPlan = { checked, notInForce: this.#limitsNotInForce(checked) };
+    const checked = checkSpec(spec, this.#options);
+    const plan: LaunchPlan = { checked, notInForce: this.#limitsNotInForce(checked), policy };
     const reservation = this.#admission.reservationOf(checked.limits);
     this.#admission.checkCouldEverFit(reservation);
     const id = randomUUID();
@@ -162,7 +165,7 @@ export class Worker {
     created.resolve(job);
     if (!admittedNow) return this.status(id);
     try {
-      return await this.#launch(job, plan);
+      return await this.#launch(job, plan, true);
     } catch (err) {
       // Nothing ran: leave no trace but the error.
       this.#forget(id);
@@ -422,7 +425,7 @@ export class Worker {
         await readFile(this.#stateDir.requestFile(job.id), "utf8"),
       ) as LaunchPlan;
       await job.transition("starting", { reason: "starting" });
-      await this.#launch(job, plan);
+      await this.#launch(job, plan, false);
       await rm(this.#stateDir.requestFile(job.id), { force: true });
     } catch (err) {
       this.#admission.release(job.id);
@@ -457,25 +460,28 @@ export class Worker {
   }
 
   /** Creates the cgroup, uid and scratch folder, and launches the command. */
-  async #launch(job: Job, plan: LaunchPlan): Promise<JobStatus> {
+  async #launch(job: Job, plan: LaunchPlan, direct: boolean): Promise<JobStatus> {
     const { id } = job;
-    const { checked, notInForce } = plan;
+    const { checked, notInForce, policy } = plan;
     const notifier = this.#notifiers.get(id);
     if (notifier === undefined) throw new JobError("internal", `job ${id} has no output notifier`);
+    const approve = await this.#programCheck(checked, policy);
     const uid = this.#uids?.acquire();
     let cgroup;
     let launched;
     try {
-      if (checked.cwd === undefined) await this.#makeScratch(id, uid);
+      const scratch = checked.cwd === undefined ? this.#stateDir.scratchDir(id) : undefined;
+      if (scratch !== undefined) await this.#makeScratch(id, uid);
       cgroup = await this.#cgroups.create(id, checked.limits, notInForce);
       const output = await open(this.#stateDir.outputFile(id), "a", 0o600);
       const { isolation } = this.#options;
       try {
         launched = launch({
-          command: checked.program,
+          program: checked.command,
           args: checked.args,
           env: checked.env,
           cwd: job.snapshot().cwd,
+          searchPath: SERVER_SEARCH_PATH,
           ...(uid === undefined ? {} : { user: { uid, gid: uid } }),
           procsFiles: cgroup.procsFiles,
           outputFd: output.fd,
@@ -485,8 +491,16 @@ export class Worker {
             uts: isolation.uts,
             ipc: isolation.ipc,
             net: isolation.net,
+            cgroup: isolation.cgroup && isolation.mount,
           },
           hostname: `job-${id.slice(0, 8)}`,
+          ...(scratch === undefined ? {} : { scratch }),
+          ...(checked.limits.memoryBytes === undefined
+            ? {}
+            : { tmpfsBytes: checked.limits.memoryBytes }),
+          cgroupView: this.#cgroups.view,
+          seccomp: policy.unconfined !== true,
+          ...(approve === undefined ? {} : { approve }),
         });
       } finally {
         // The launcher has its own copy of the descriptor.
@@ -515,7 +529,41 @@ export class Worker {
     });
     this.#supervisors.set(id, supervisor);
     await supervisor.settled;
+    // A request the launcher found wrong (no such program, a working
+    // directory the job cannot enter, a program not allowed) is refused to
+    // the caller who is waiting for it, as a bad request is; start() then
+    // removes the job, which never ran. A queued job's caller is gone: it
+    // just ends failed, with the reason.
+    const refusal = await launched.started.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    if (
+      direct &&
+      (isJobError(refusal, "invalid_argument") || isJobError(refusal, "permission_denied"))
+    )
+      throw refusal;
     return this.status(id);
+  }
+
+  /**
+   * The check of the program the launcher found, when the policy names the
+   * allowed ones: on real paths, both sides resolved (command-path.ts).
+   */
+  async #programCheck(
+    checked: CheckedSpec,
+    policy: StartPolicy,
+  ): Promise<((realPath: string) => JobError | undefined) | undefined> {
+    if (policy.allowedPrograms === undefined) return undefined;
+    const allowed = await resolveAllowList(policy.allowedPrograms);
+    const caller = policy.caller ?? checked.owner;
+    return (realPath) =>
+      allowed.has(realPath)
+        ? undefined
+        : new JobError(
+            "permission_denied",
+            `the command ${JSON.stringify(checked.command)} (${realPath}) is not allowed for ${caller}`,
+          );
   }
 
   async #makeScratch(id: string, uid: number | undefined): Promise<void> {

@@ -3,11 +3,11 @@
  * own, so test files never see each other's jobs. `dispose()` closes the
  * worker and removes what it made.
  */
-import { mkdtemp, readdir, rm, rmdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, mkdtemp, readdir, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Worker, type WorkerOptions } from "../../src/worker/index.ts";
+import { JOB_VISIBLE_ROOT } from "./dirs.ts";
 
 export interface TestWorker {
   worker: Worker;
@@ -23,8 +23,11 @@ let counter = 0;
 export async function openTestWorker(
   options: Partial<WorkerOptions> & { stateRoot?: string } = {},
 ): Promise<TestWorker> {
-  const { stateRoot = tmpdir(), ...rest } = options;
-  // State on a real disk (not tmpfs), so io limits and O_DIRECT apply.
+  // State on a real disk (not tmpfs), so io limits and O_DIRECT apply, and
+  // not under /tmp, where a job would see its private /tmp instead (as
+  // /var/lib/jobworker is in production).
+  const { stateRoot = JOB_VISIBLE_ROOT, ...rest } = options;
+  await mkdir(stateRoot, { recursive: true, mode: 0o711 });
   const stateDir = await mkdtemp(join(stateRoot, "jw-state-"));
   const cgroupParent = `jobworker-test-${process.pid}-${++counter}`;
   const workerOptions: WorkerOptions = { stateDir, cgroupParent, defaultGraceMs: 2000, ...rest };

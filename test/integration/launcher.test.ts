@@ -7,29 +7,37 @@ import { spawn } from "node:child_process";
 import {
   closeSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readFileSync,
   rmdirSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { SERVER_SEARCH_PATH } from "../../src/worker/command-path.ts";
 import { isJobError } from "../../src/worker/errors.ts";
 import { launch, type LaunchExit, type LaunchRequest } from "../../src/worker/launcher.ts";
+import { makeJobVisibleDir } from "../helpers/dirs.ts";
 
 const SH = "/bin/sh";
-const ALL_NAMESPACES = { pid: true, mount: true, uts: true, ipc: true, net: true };
-const NO_NAMESPACES = { pid: false, mount: false, uts: false, ipc: false, net: false };
+const ALL_NAMESPACES = { pid: true, mount: true, uts: true, ipc: true, net: true, cgroup: true };
+const NO_NAMESPACES = {
+  pid: false,
+  mount: false,
+  uts: false,
+  ipc: false,
+  net: false,
+  cgroup: false,
+};
 
 let scratch = "";
 let runs = 0;
 
-before(() => {
-  scratch = mkdtempSync(path.join(tmpdir(), "launcher-test-"));
+before(async () => {
+  // Not under /tmp: the job has a private one.
+  scratch = await makeJobVisibleDir("launcher-test-");
 });
 
 after(() => {
@@ -41,12 +49,14 @@ interface Run {
   outputPath: string;
   /** Undefined once started; the rejection otherwise. */
   started: Promise<unknown>;
+  /** The real path of what ran, once started. */
+  program: Promise<string | undefined>;
   exited: Promise<LaunchExit>;
 }
 
 /** Launches `command args` with every namespace, as root, in "/", unless overridden. */
 function start(
-  command: string,
+  program: string,
   args: readonly string[],
   overrides: Partial<LaunchRequest> = {},
 ): Run {
@@ -54,10 +64,11 @@ function start(
   const outputFd = openSync(outputPath, "a");
   try {
     const job = launch({
-      command,
+      program,
       args,
       env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
       cwd: "/",
+      searchPath: SERVER_SEARCH_PATH,
       procsFiles: [],
       outputFd,
       namespaces: ALL_NAMESPACES,
@@ -69,6 +80,10 @@ function start(
       started: job.started.then(
         () => undefined,
         (err: unknown) => err,
+      ),
+      program: job.started.then(
+        (info) => info.program,
+        () => undefined,
       ),
       exited: job.exited,
     };
@@ -158,23 +173,34 @@ describe("exit status", () => {
 });
 
 describe("start failures", () => {
-  test("a missing command is 'could not start', not a job that exited 127", async () => {
+  test("a missing program is refused as the request's mistake, not a job that exited 127", async () => {
     const { failure, exit } = await run("/nonexistent/command", []);
-    assert.ok(isJobError(failure, "not_found"), String(failure));
-    assert.equal(failure.message, "could not start: no such file or directory");
+    assert.ok(isJobError(failure, "invalid_argument"), String(failure));
+    assert.equal(failure.message, "command /nonexistent/command does not exist");
     assert.deepEqual(exit, { exitCode: 127, signal: null });
+    const bare = await run("no-such-program-jw", []);
+    assert.ok(isJobError(bare.failure, "invalid_argument"), String(bare.failure));
+    assert.equal(
+      bare.failure.message,
+      "command not found on the server's PATH: no-such-program-jw",
+    );
 
     const ran = await sh("exit 127");
     assert.equal(ran.failure, undefined);
     assert.deepEqual(ran.exit, { exitCode: 127, signal: null });
   });
 
-  test("a file without execute permission is 'could not start: permission denied'", async () => {
+  test("a file without execute permission is refused; one the kernel cannot run is 'could not start'", async () => {
     const script = path.join(scratch, "not-executable");
     writeFileSync(script, "#!/bin/sh\nexit 0\n", { mode: 0o644 });
     const { failure } = await run(script, []);
-    assert.ok(isJobError(failure, "permission_denied"), String(failure));
-    assert.equal(failure.message, "could not start: permission denied");
+    assert.ok(isJobError(failure, "invalid_argument"), String(failure));
+    assert.equal(failure.message, `command ${script} is not executable`);
+    const garbage = path.join(scratch, "garbage");
+    writeFileSync(garbage, "\x01\x02\x03 not a program", { mode: 0o755 });
+    const exec = await run(garbage, []);
+    assert.ok(isJobError(exec.failure, "invalid_argument"), String(exec.failure));
+    assert.equal(exec.failure.message, "could not start: exec format error");
   });
 
   test("a cwd the job's uid cannot enter fails setup, after dropping privileges", async () => {
@@ -184,8 +210,11 @@ describe("start failures", () => {
       cwd: closed,
       user: { uid: 65534, gid: 65534 },
     });
-    assert.ok(isJobError(failure, "permission_denied"), String(failure));
-    assert.equal(failure.message, "could not set up the job: chdir: permission denied");
+    assert.ok(isJobError(failure, "invalid_argument"), String(failure));
+    assert.equal(
+      failure.message,
+      `working directory ${closed} cannot be entered by the job's user: permission denied`,
+    );
     assert.deepEqual(exit, { exitCode: 127, signal: null });
   });
 
@@ -212,10 +241,12 @@ describe("cgroups", () => {
         procsFiles: cgroups.procsFiles,
       });
       assert.equal(await job.started, undefined);
+      assert.equal(await job.program, "/usr/bin/dash");
       const output = await waitForOutput(job.outputPath, /ready/);
-      // The command was in both cgroups from its first instruction…
-      assert.match(output, new RegExp(`:pids:/${cgroups.name}\n`));
-      assert.match(output, new RegExp(`:memory:/${cgroups.name}\n`));
+      // The command was in both cgroups from its first instruction, which
+      // its cgroup namespace shows as its root…
+      assert.match(output, /:pids:\/\n/);
+      assert.match(output, /:memory:\/\n/);
       // …and so is the outer launcher, the process the server knows.
       assert.match(
         readFileSync(`/proc/${job.pid}/cgroup`, "utf8"),

@@ -1,6 +1,8 @@
 /**
- * Every bad request is refused with a typed error and a clear message
- * before any process starts.
+ * Every bad request is refused with a typed error and a clear message:
+ * before any process starts, or (for what only the job's uid may look at:
+ * its program and working directory) by the launcher, before the command
+ * runs, with the job removed again.
  */
 import assert from "node:assert/strict";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -9,6 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { JobSpec } from "../../src/worker/index.ts";
 import { Worker } from "../../src/worker/index.ts";
+import { makeJobVisibleDir } from "../helpers/dirs.ts";
 import { openTestWorker, type TestWorker } from "../helpers/worker.ts";
 
 describe("bad input", () => {
@@ -19,7 +22,8 @@ describe("bad input", () => {
       ceilings: { memoryBytes: 512 * 1024 * 1024 },
       defaultLimits: { memoryBytes: 256 * 1024 * 1024 },
     });
-    dir = await mkdtemp(join(tmpdir(), "jw-bad-"));
+    dir = await makeJobVisibleDir("jw-bad-");
+    await chmod(dir, 0o755);
     await writeFile(join(dir, "data.txt"), "not a program");
     await chmod(join(dir, "data.txt"), 0o644);
   });
@@ -34,7 +38,7 @@ describe("bad input", () => {
       "command not on PATH",
       () => ({ command: "no-such-program-jw" }),
       "invalid_argument",
-      /^command not found on PATH: no-such-program-jw$/,
+      /^command not found on the server's PATH: no-such-program-jw$/,
     ],
     [
       "not executable",

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ORPHAN_REASON, type JobStatus } from "../../src/worker/index.ts";
 import {
   collectOutput,
@@ -121,10 +122,13 @@ describe("job lifecycle", () => {
       owner: "alice",
     });
     await waitForOutput(t.worker, job.id, "ready");
-    assert.ok(
-      (await hostPidsRunning("sleep\0" + "300")).length > 0,
-      "the daemon runs before the stop",
-    );
+    // The daemon is forked in the background: it may exec a moment after "ready".
+    let daemons: number[] = [];
+    for (let i = 0; i < 100 && daemons.length === 0; i++) {
+      daemons = await hostPidsRunning("sleep\0" + "300");
+      if (daemons.length === 0) await sleep(50);
+    }
+    assert.ok(daemons.length > 0, "the daemon runs before the stop");
     const before = Date.now();
     const stopped = await t.worker.stop(job.id, { graceMs: 500 });
     const took = Date.now() - before;

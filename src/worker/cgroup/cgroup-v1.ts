@@ -7,6 +7,7 @@
  * https://docs.kernel.org/admin-guide/cgroup-v1/
  */
 import { JobError } from "../errors.ts";
+import type { CgroupView } from "../launcher.ts";
 import type { LimitName, Limits, Usage } from "../types.ts";
 import { limitEveryDisk, probeIoThrottles } from "./block-devices.ts";
 import {
@@ -63,6 +64,8 @@ export interface CgroupV1Options {
   mounts: Partial<Record<V1Controller, string>>;
   /** Parent cgroup path relative to each mount point ("jobworker"). */
   parent: string;
+  /** Each hierarchy by its controllers, as mounted ("cpu,cpuacct"), keyed by mount point. */
+  hierarchies: Readonly<Record<string, string>>;
   /** Whether the host has swap in use (/proc/swaps has entries). */
   swapEnabled: boolean;
   /** The state directory's disk, whose scheduler decides whether io weights work. */
@@ -77,12 +80,14 @@ const BFQ_WEIGHT_FILE = "blkio.bfq.weight";
 
 export class CgroupV1Driver implements CgroupDriver {
   readonly mode = "v1";
+  readonly view: CgroupView;
   readonly #parents: Folders;
   readonly #capabilities: CgroupCapabilities;
 
-  private constructor(parents: Folders, capabilities: CgroupCapabilities) {
+  private constructor(parents: Folders, capabilities: CgroupCapabilities, view: CgroupView) {
     this.#parents = parents;
     this.#capabilities = capabilities;
+    this.view = view;
   }
 
   /** Creates the parent in every hierarchy and probes what the host enforces. */
@@ -94,7 +99,10 @@ export class CgroupV1Driver implements CgroupDriver {
     }
     for (const dir of uniqueFolders(parents)) await makeCgroupDir(dir);
     const unenforceable = await probe(parents, options.swapEnabled, options.stateDisk);
-    return new CgroupV1Driver(parents, { mode: "v1", unenforceable });
+    // The hierarchies a job is in, as a v1 mount names them ("cpu,cpuacct").
+    const mountPoints = new Set(Object.values(options.mounts));
+    const hierarchies = [...mountPoints].flatMap((mount) => options.hierarchies[mount] ?? []);
+    return new CgroupV1Driver(parents, { mode: "v1", unenforceable }, { mode: "v1", hierarchies });
   }
 
   capabilities(): CgroupCapabilities {

@@ -74,6 +74,7 @@ interface IoWeightFile {
 }
 
 export class CgroupV2Driver implements CgroupDriver {
+  readonly view = { mode: "v2" } as const;
   readonly mode = "v2";
   readonly #parentDir: string;
   readonly #capabilities: CgroupCapabilities;

@@ -67,7 +67,13 @@ export async function openCgroupDriver(options: OpenCgroupDriverOptions): Promis
     );
   }
   return unusableOnFailure(
-    CgroupV1Driver.open({ mounts: v1Mounts, parent: options.parent, swapEnabled, stateDisk }),
+    CgroupV1Driver.open({
+      mounts: v1Mounts,
+      hierarchies: v1Hierarchies(mounts),
+      parent: options.parent,
+      swapEnabled,
+      stateDisk,
+    }),
   );
 }
 
@@ -130,6 +136,38 @@ export function findV1Mounts(
     }
   }
   return found;
+}
+
+/** Every v1 controller the kernel has: a hierarchy's mount options name its set. */
+const KNOWN_V1_CONTROLLERS = new Set([
+  "cpuset",
+  "cpu",
+  "cpuacct",
+  "blkio",
+  "memory",
+  "devices",
+  "freezer",
+  "net_cls",
+  "perf_event",
+  "net_prio",
+  "hugetlb",
+  "pids",
+  "rdma",
+  "misc",
+]);
+
+/**
+ * Each v1 mount point's controller set as mount options name it
+ * ("cpu,cpuacct"): mounting a hierarchy again needs exactly that set.
+ */
+export function v1Hierarchies(mounts: readonly MountEntry[]): Record<string, string> {
+  const names: Record<string, string> = {};
+  for (const mount of mounts) {
+    if (mount.fsType !== "cgroup") continue;
+    const controllers = mount.superOptions.filter((option) => KNOWN_V1_CONTROLLERS.has(option));
+    if (controllers.length > 0) names[mount.mountPoint] = controllers.join(",");
+  }
+  return names;
 }
 
 /** Whether /proc/swaps lists any swap area below its header line. */

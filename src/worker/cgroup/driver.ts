@@ -3,6 +3,7 @@
  * the worker asks for a cgroup with typed limits and gets back the files the
  * launcher must join, usage, and a kill that reaches every process.
  */
+import type { CgroupView } from "../launcher.ts";
 import type { LimitName, Limits, Usage } from "../types.ts";
 
 export type CgroupMode = "v1" | "v2";
@@ -18,6 +19,9 @@ export interface CgroupDriver {
   readonly mode: CgroupMode;
   /** What this host can enforce (detected once, at open). */
   capabilities(): CgroupCapabilities;
+  /** What a job mounts at /sys/fs/cgroup inside its cgroup namespace to see
+   * its own cgroup (and nothing else). */
+  readonly view: CgroupView;
   /**
    * Creates the job's cgroup(s) under the jobworker parent and writes the
    * limits. Limits named in `skip` are not written (they are known not to be
