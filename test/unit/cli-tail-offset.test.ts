@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   GetJobResponseSchema,
   StreamOutputResponseSchema,
@@ -20,31 +21,54 @@ interface FakeOutput {
   client: OutputClient;
   /** Bytes each StreamOutput call delivered, in call order. */
   delivered: number[];
+  /** Calls neither at their end nor cancelled. */
+  readonly open: number;
 }
 
 /** A job whose output is `size` bytes, `bytesAt(start, end)` giving any part of it. */
 function fakeOutput(size: number, bytesAt: (start: number, end: number) => Uint8Array): FakeOutput {
   const delivered: number[] = [];
+  let open = 0;
   const client: OutputClient = {
     getJob(request) {
       return Promise.resolve(
         create(GetJobResponseSchema, { job: { id: request.id ?? "", outputBytes: BigInt(size) } }),
       );
     },
-    async *streamOutput(request) {
+    streamOutput(request, options) {
       assert.equal(request.follow, false);
       const call = delivered.push(0) - 1;
-      for (let at = Number(request.offset ?? 0n); at < size; at += MESSAGE_BYTES) {
-        const data = bytesAt(at, Math.min(size, at + MESSAGE_BYTES));
-        delivered[call] = (delivered[call] ?? 0) + data.byteLength;
-        // Each message arrives in a later tick, as from a connection.
-        yield await Promise.resolve(
-          create(StreamOutputResponseSchema, { data, offset: BigInt(at) }),
-        );
+      open += 1;
+      let ended = false;
+      const end = (): void => {
+        if (!ended) open -= 1;
+        ended = true;
+      };
+      options?.signal?.addEventListener("abort", end);
+      async function* messages() {
+        for (let at = Number(request.offset ?? 0n); at < size; at += MESSAGE_BYTES) {
+          if (ended) throw new ConnectError("cancelled", Code.Canceled);
+          const data = bytesAt(at, Math.min(size, at + MESSAGE_BYTES));
+          delivered[call] = (delivered[call] ?? 0) + data.byteLength;
+          // Each message arrives in a later tick, as from a connection.
+          yield await Promise.resolve(
+            create(StreamOutputResponseSchema, { data, offset: BigInt(at) }),
+          );
+        }
+        end();
       }
+      // Like connect's: no return(), so leaving a loop does not end the call.
+      const it = messages();
+      return { [Symbol.asyncIterator]: () => ({ next: () => it.next() }) };
     },
   };
-  return { client, delivered };
+  return {
+    client,
+    delivered,
+    get open() {
+      return open;
+    },
+  };
 }
 
 function fromBuffer(output: Buffer): FakeOutput {
@@ -95,8 +119,11 @@ describe("tailOffset", () => {
 
   it("scans 64 MiB without a newline back to its start, one bounded window per call", async () => {
     const size = 64 * MiB;
-    const { client, delivered } = fakeOutput(size, (start, end) => Buffer.alloc(end - start));
+    const output = fakeOutput(size, (start, end) => Buffer.alloc(end - start));
+    const { client, delivered } = output;
     assert.equal(await tailOffset(client, "job", 1, 0), 0);
+    // Every call was cancelled once its window was read, none left open.
+    assert.equal(output.open, 0);
     // Each call was stopped after its window: no call delivered more than a
     // window and the message that completed it, and the whole scan read the
     // output about once (today's growing windows read it 1.33 times, the
@@ -112,8 +139,10 @@ describe("tailOffset", () => {
 
   it("stops at --from without reading before it", async () => {
     const output = Buffer.alloc(4 * MiB, "x");
-    const { client, delivered } = fromBuffer(output);
+    const fake = fromBuffer(output);
+    const { client, delivered } = fake;
     assert.equal(await tailOffset(client, "job", 5, 3 * MiB), 3 * MiB);
+    assert.equal(fake.open, 0);
     assert.ok(delivered.reduce((sum, bytes) => sum + bytes, 0) <= MiB + 2 * MESSAGE_BYTES);
   });
 });
