@@ -30,7 +30,7 @@ interface LogsRun {
 async function logs(server: CliServer, args: readonly string[]): Promise<LogsRun> {
   const child = spawnCli(["logs", ...args], server.env());
   let bytes = 0;
-  let head = Buffer.alloc(0);
+  let head: Buffer = Buffer.alloc(0);
   child.stdout?.on("data", (chunk: Buffer) => {
     if (bytes === 0) head = chunk.subarray(0, 16);
     bytes += chunk.length;
