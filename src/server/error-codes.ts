@@ -4,7 +4,7 @@
  * `toConnectError` on its way out.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { isJobError, type JobErrorCode } from "../worker/index.ts";
+import { isJobError, type JobError, type JobErrorCode } from "../worker/index.ts";
 import type { Logger } from "./logger.ts";
 
 const CODE_BY_JOB_ERROR: Readonly<Record<JobErrorCode, Code>> = {
@@ -15,6 +15,11 @@ const CODE_BY_JOB_ERROR: Readonly<Record<JobErrorCode, Code>> = {
   permission_denied: Code.PermissionDenied,
   internal: Code.Internal,
 };
+
+/** A JobError as the client sees it: its message, the gRPC code of its code. */
+export function fromJobError(err: JobError): ConnectError {
+  return new ConnectError(err.message, CODE_BY_JOB_ERROR[err.code], undefined, undefined, err);
+}
 
 /** What a client is told about an error we did not expect. */
 export const INTERNAL_MESSAGE = "internal error; the server log has the details";
@@ -56,11 +61,7 @@ function mapError(
   callAborted: boolean,
 ): ConnectError {
   if (err instanceof ConnectError) return err;
-  if (isJobError(err)) {
-    const code = CODE_BY_JOB_ERROR[err.code];
-    if (code !== Code.Internal)
-      return new ConnectError(err.message, code, undefined, undefined, err);
-  }
+  if (isJobError(err) && err.code !== "internal") return fromJobError(err);
   if (callAborted || isClientGone(err)) {
     // The caller reset its stream (before its request was read, or while
     // output was written to it: "write ECANCELED"): nobody is left to tell,

@@ -13,6 +13,8 @@
  *   buffer space is ended at once (see unblockWritesOnClose).
  * - A method the server does not have is answered with gRPC status
  *   UNIMPLEMENTED (what gRPC clients expect), not a bare HTTP 404.
+ * - Every call passes `admit` first, which may refuse it (its connection is
+ *   over a cap) or hand it a signal that ends it early (a revocation).
  */
 import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import {
@@ -35,19 +37,30 @@ export interface GrpcHandlerOptions extends ConnectRouterOptions {
   routes: (router: ConnectRouter) => void;
   /** Values for the handler context (the caller's identity). */
   contextValues: (request: Http2ServerRequest) => ContextValues;
+  /** Before routing: an error to answer the call with at once, or a signal
+   * whose abort ends the call with its reason. */
+  admit: (request: Http2ServerRequest) => ConnectError | AbortSignal;
   logger: Logger;
 }
 
 export function createGrpcHandler(options: GrpcHandlerOptions): NodeHandler {
-  const { routes, contextValues, logger, ...routerOptions } = options;
+  const { routes, contextValues, admit, logger, ...routerOptions } = options;
   const router = createConnectRouter(routerOptions);
   routes(router);
   const byPath = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
   return (request, response) => {
+    const admission = admit(request);
+    if (admission instanceof ConnectError) {
+      answerAtOnce(request, admission);
+      return;
+    }
     const path = request.url.split("?", 1)[0] ?? "";
     const handler = byPath.get(path);
     if (handler === undefined) {
-      answerUnimplemented(request, path);
+      answerAtOnce(
+        request,
+        new ConnectError(`unknown method ${path.slice(0, 200)}`, Code.Unimplemented),
+      );
       return;
     }
     unblockWritesOnClose(response);
@@ -57,7 +70,8 @@ export function createGrpcHandler(options: GrpcHandlerOptions): NodeHandler {
       undefined,
       contextValues(request),
     );
-    handler(universal)
+    // connect links the request's signal into the handler's context signal.
+    handler({ ...universal, signal: AbortSignal.any([universal.signal, admission]) })
       .then((answer) => universalResponseToNodeResponse(answer, response))
       .catch((err: unknown) => {
         const fields = { method: path, reason: ConnectError.from(err).message };
@@ -87,17 +101,17 @@ function clientGone(request: Http2ServerRequest): boolean {
   return request.aborted || request.stream.closed || request.stream.destroyed;
 }
 
-/** A trailers-only gRPC response (HEADERS with END_STREAM) with status UNIMPLEMENTED. */
-function answerUnimplemented(request: Http2ServerRequest, path: string): void {
+/** A trailers-only gRPC response (HEADERS with END_STREAM) with the error's status. */
+function answerAtOnce(request: Http2ServerRequest, error: ConnectError): void {
   const stream = request.stream;
   if (stream.destroyed) return;
   stream.respond(
     {
       ":status": 200,
       "content-type": "application/grpc",
-      "grpc-status": String(Code.Unimplemented),
+      "grpc-status": String(error.code),
       // grpc-message is percent-encoded (gRPC over HTTP/2 spec).
-      "grpc-message": encodeURIComponent(`unknown method ${path.slice(0, 200)}`),
+      "grpc-message": encodeURIComponent(error.rawMessage),
     },
     { endStream: true },
   );

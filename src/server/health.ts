@@ -118,6 +118,8 @@ export function createHealthService(state: HealthState): ServiceImpl<typeof Heal
           if (state.shuttingDown) return;
           await state.changed(context.signal);
         }
+        // Ended from our side (the caller's certificate was revoked): say why.
+        throw ConnectError.from(context.signal.reason);
       } finally {
         done();
       }

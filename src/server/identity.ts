@@ -21,7 +21,7 @@ export interface Identity {
 
 /** Either the caller's identity (and its certificate's serial, for the
  * deny list) or why it has none. */
-type PeerIdentity = { identity: Identity; serial?: string } | { refusal: string };
+export type PeerIdentity = { identity: Identity; serial?: string } | { refusal: string };
 
 /** What connect-node hands to `contextValues`. */
 type NodeServerRequest = IncomingMessage | Http2ServerRequest;
@@ -52,9 +52,8 @@ export function identityFromSubject(
 // One certificate per connection, so one parse per HTTP/2 session.
 const bySession = new WeakMap<Http2Session, PeerIdentity>();
 
-function peerIdentityOf(request: NodeServerRequest): PeerIdentity {
-  const session = "stream" in request ? request.stream.session : undefined;
-  if (session === undefined) return { refusal: "the request did not arrive over HTTP/2" };
+/** Who is at the other end of an HTTP/2 connection (read once, then cached). */
+export function peerOf(session: Http2Session): PeerIdentity {
   let known = bySession.get(session);
   if (known === undefined) {
     const socket = session.socket;
@@ -73,28 +72,40 @@ function peerIdentityOf(request: NodeServerRequest): PeerIdentity {
   return known;
 }
 
+/** Why the deny list refuses this peer, or undefined when it does not. */
+export function revocationOf(peer: PeerIdentity, denyList: DenyList): string | undefined {
+  if (!("identity" in peer)) return undefined;
+  return denyList.refusal({ serial: peer.serial ?? "", cn: peer.identity.user });
+}
+
 /**
  * For connectNodeAdapter's `contextValues`: attaches the peer identity. The
- * deny list is consulted on every call (not cached with the session), so a
- * revocation also stops connections that are already open.
+ * deny list is consulted on every call (not cached with the session): a
+ * revoked certificate may still connect, and a call may race the cut of its
+ * open connections (connections.ts); both are refused here.
  */
 export function identityContextValues(
   request: NodeServerRequest,
   denyList?: DenyList,
 ): ContextValues {
-  let peer = peerIdentityOf(request);
-  if (denyList !== undefined && "identity" in peer) {
-    const refusal = denyList.refusal({ serial: peer.serial ?? "", cn: peer.identity.user });
-    if (refusal !== undefined) peer = { refusal };
-  }
+  const session = "stream" in request ? request.stream.session : undefined;
+  let peer: PeerIdentity =
+    session === undefined ? { refusal: "the request did not arrive over HTTP/2" } : peerOf(session);
+  const refusal = denyList === undefined ? undefined : revocationOf(peer, denyList);
+  if (refusal !== undefined) peer = { refusal };
   return createContextValues().set(peerIdentityKey, peer);
+}
+
+/** The caller named by a call's context values; UNAUTHENTICATED when there is none. */
+export function callerIn(values: ContextValues): Identity {
+  const peer = values.get(peerIdentityKey);
+  if ("refusal" in peer) throw new ConnectError(peer.refusal, Code.Unauthenticated);
+  return peer.identity;
 }
 
 /** The caller of this RPC; UNAUTHENTICATED when the certificate names none. */
 export function callerOf(context: HandlerContext): Identity {
-  const peer = context.values.get(peerIdentityKey);
-  if ("refusal" in peer) throw new ConnectError(peer.refusal, Code.Unauthenticated);
-  return peer.identity;
+  return callerIn(context.values);
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * Client certificate revocation without re-issuing the CA: a deny list file
  * naming certificates by serial number or by subject CN (the user). It is
- * checked on every call, so a revocation also cuts off connections that are
- * already open, and it is re-read whenever the file changes.
+ * checked on every call and re-read whenever the file changes; the server
+ * then ends the open calls and connections of what it newly denies.
  *
  * File format, one entry per line; blank lines and `#` comments are ignored:
  *
@@ -78,28 +78,24 @@ export function parseDenyList(text: string, source: string): DenyEntries {
   return { serials, commonNames };
 }
 
+/** Hears of every reload: the error that kept the previous list in force, if any. */
+export type OnReload = (error: JobError | undefined, list: DenyList) => void;
+
 /** A deny list file, kept current while `watch()`ed. */
 export class DenyList {
   readonly file: string;
   #entries: DenyEntries;
-  readonly #onReload: (error: JobError | undefined, entries: DenyEntries) => void;
+  readonly #onReload: OnReload;
   #watching = false;
 
-  private constructor(
-    file: string,
-    entries: DenyEntries,
-    onReload: (error: JobError | undefined, entries: DenyEntries) => void,
-  ) {
+  private constructor(file: string, entries: DenyEntries, onReload: OnReload) {
     this.file = file;
     this.#entries = entries;
     this.#onReload = onReload;
   }
 
   /** Reads the file now; a missing or malformed file is an error at startup. */
-  static load(
-    file: string,
-    onReload: (error: JobError | undefined, entries: DenyEntries) => void = () => {},
-  ): DenyList {
+  static load(file: string, onReload: OnReload = () => {}): DenyList {
     return new DenyList(file, readDenyList(file), onReload);
   }
 
@@ -127,9 +123,9 @@ export class DenyList {
   reload(): void {
     try {
       this.#entries = readDenyList(this.file);
-      this.#onReload(undefined, this.#entries);
+      this.#onReload(undefined, this);
     } catch (err) {
-      this.#onReload(err instanceof JobError ? err : JobError.from(err), this.#entries);
+      this.#onReload(err instanceof JobError ? err : JobError.from(err), this);
     }
   }
 

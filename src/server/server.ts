@@ -13,16 +13,20 @@ import { ServerReflection as AlphaServerReflection } from "../gen/grpc/reflectio
 import { JobService } from "../gen/jobworker/v1/jobworker_pb.js";
 import { JobError, type Worker } from "../worker/index.ts";
 import { errorMapping } from "./error-codes.ts";
+import { Connections } from "./connections.ts";
 import { createGrpcHandler } from "./grpc-handler.ts";
 import { createHealthService, HealthState } from "./health.ts";
-import { identityContextValues, requireIdentity } from "./identity.ts";
+import { identityContextValues, requireIdentity, revocationOf } from "./identity.ts";
 import { createJobService } from "./job-service.ts";
 import { DEFAULT_KEEPALIVE, keepAlive, type KeepaliveOptions } from "./keepalive.ts";
 import { guardRequests } from "./request-guards.ts";
 import { logJobEvents } from "./job-events-log.ts";
 import { createLogger, type Logger } from "./logger.ts";
-import { EMPTY_POLICY, type Policy } from "./policy.ts";
+import { readOpenFileLimit, streamCeilingFor } from "./open-file-limit.ts";
+import { EMPTY_POLICY, userCapsOf, type Policy } from "./policy.ts";
 import { DenyList } from "./revocation.ts";
+import { limitStreams } from "./stream-limits.ts";
+import { UserQuota } from "./user-quota.ts";
 import {
   createReflectionAlphaService,
   createReflectionService,
@@ -51,8 +55,13 @@ export interface ServerOptions {
    * connections. @default 10_000 */
   drainTimeoutMs?: number;
   /** A deny list file of revoked client certificates (by serial or CN; see
-   * revocation.ts), re-read whenever it changes. @default none */
+   * revocation.ts), re-read whenever it changes; the open calls and
+   * connections of a certificate it comes to deny are ended. @default none */
   denyList?: string;
+  /** The most output and watch streams open at once, all users together
+   * (each user is also held to its policy's `maxStreams`). @default half the
+   * process's open-file limit (open-file-limit.ts) */
+  maxStreams?: number;
 }
 
 export interface RunningServer {
@@ -88,13 +97,43 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const keepalive = { ...DEFAULT_KEEPALIVE, ...options.keepalive };
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
   const shutdown = new AbortController();
+  const policy = options.policy ?? EMPTY_POLICY;
+  const openFiles = readOpenFileLimit();
+  const maxStreams = options.maxStreams ?? streamCeilingFor(openFiles);
+  logger.info(
+    { openFiles: openFiles.soft, openFilesHard: openFiles.hard, maxStreams },
+    "open-file limit",
+  );
+  const streams = new UserQuota(
+    "output and watch streams",
+    (who) => userCapsOf(policy, who).maxStreams,
+    maxStreams,
+  );
+  const connections = new Connections(
+    new UserQuota("connections", (who) => userCapsOf(policy, who).maxConnections),
+    (session, refusal) => {
+      logger.warn(
+        { remote: session.socket.remoteAddress, reason: refusal.rawMessage },
+        "connection refused",
+      );
+    },
+  );
   const denyList =
     options.denyList === undefined
       ? undefined
-      : DenyList.load(options.denyList, (err, entries) => {
+      : DenyList.load(options.denyList, (err, list) => {
           if (err === undefined) {
+            // What a new call of a revoked certificate gets (identity.ts).
+            const cut = connections.cut((peer) => {
+              const why = revocationOf(peer, list);
+              return why === undefined ? undefined : new ConnectError(why, Code.Unauthenticated);
+            });
             logger.info(
-              { serials: entries.serials.size, commonNames: entries.commonNames.size },
+              {
+                serials: list.entries.serials.size,
+                commonNames: list.entries.commonNames.size,
+                connectionsCut: cut,
+              },
               "deny list reloaded",
             );
           } else {
@@ -130,17 +169,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     readMaxBytes: MAX_REQUEST_BYTES,
     shutdownSignal: shutdown.signal,
     contextValues: (request) => identityContextValues(request, denyList),
+    admit: (request) => connections.admit(request),
     // Every call, health and reflection included, needs a certificate that
     // names a user and a role: this port serves authenticated clients only.
     requestGate: requireIdentity,
-    interceptors: [errorMapping(logger)],
+    interceptors: [errorMapping(logger), limitStreams(streams)],
     logger,
     routes(router) {
       router.service(
         JobService,
         createJobService({
           worker: options.worker,
-          policy: options.policy ?? EMPTY_POLICY,
+          policy,
           logger,
         }),
       );
@@ -159,11 +199,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     guardRequests(handler),
   );
 
-  const sessions = new Set<ServerHttp2Session>();
   let closing: Promise<void> | undefined;
   server.on("session", (session: ServerHttp2Session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
+    connections.add(session);
     keepAlive(session, keepalive, (dead) => {
       logger.info(
         { remote: dead.socket.remoteAddress },
@@ -221,11 +259,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       });
     });
     await within(health.shutdown(), HEALTH_NOTICE_MS);
-    for (const session of sessions) session.close();
+    connections.closeAll();
     shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
     if (!(await within(closed, drainTimeoutMs))) {
-      logger.warn({ connections: sessions.size }, "cutting connections that did not drain in time");
-      for (const session of sessions) session.destroy();
+      logger.warn(
+        { connections: connections.size },
+        "cutting connections that did not drain in time",
+      );
+      connections.destroyAll();
       await closed;
     }
     logger.info("closed");

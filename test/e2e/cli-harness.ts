@@ -128,6 +128,8 @@ let serverCount = 0;
 export interface CliServerOptions {
   /** More `serve` options (capacity flags...). */
   args?: readonly string[];
+  /** Start `serve` from a shell that lowered its soft open-file limit to this. */
+  softOpenFileLimit?: number;
 }
 
 export async function startCliServer(options: CliServerOptions = {}): Promise<CliServer> {
@@ -139,25 +141,38 @@ export async function startCliServer(options: CliServerOptions = {}): Promise<Cl
   const configDir = join(root, "client");
   // Unique per server: a test file may run more than one at once.
   const cgroupParent = `jobworker-e2e-${process.pid}-${(serverCount += 1)}`;
-  const child = spawn(
+  const serve = [
     process.execPath,
-    [
-      BIN,
-      "serve",
-      "--listen",
-      "127.0.0.1:0",
-      "--state-dir",
-      stateDir,
-      "--tls-dir",
-      tlsDir,
-      "--cgroup-parent",
-      cgroupParent,
-      "--log-level",
-      "warn",
-      ...(options.args ?? []),
-    ],
-    { env: cleanEnv({ JOBWORKER_CONFIG_DIR: configDir }), stdio: ["ignore", "pipe", "pipe"] },
-  );
+    BIN,
+    "serve",
+    "--listen",
+    "127.0.0.1:0",
+    "--state-dir",
+    stateDir,
+    "--tls-dir",
+    tlsDir,
+    "--cgroup-parent",
+    cgroupParent,
+    "--log-level",
+    "warn",
+    ...(options.args ?? []),
+  ];
+  const [program = "", ...args] =
+    options.softOpenFileLimit === undefined
+      ? serve
+      : // exec: the server keeps the shell's pid and its lowered limit.
+        [
+          "sh",
+          "-c",
+          'ulimit -Sn "$1" && shift && exec "$@"',
+          "sh",
+          String(options.softOpenFileLimit),
+          ...serve,
+        ];
+  const child = spawn(program, args, {
+    env: cleanEnv({ JOBWORKER_CONFIG_DIR: configDir }),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let startup = "";
   child.stdout.on("data", (chunk: Buffer | string) => (startup += String(chunk)));
   const exited = collect(child);

@@ -64,7 +64,7 @@ export interface TestServer {
 export interface TestServerOptions {
   policy?: Policy;
   worker?: Partial<WorkerOptions>;
-  server?: Partial<Pick<ServerOptions, "keepalive" | "drainTimeoutMs">>;
+  server?: Partial<Pick<ServerOptions, "keepalive" | "drainTimeoutMs" | "denyList" | "maxStreams">>;
   pki?: TestPki;
 }
 
