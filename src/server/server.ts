@@ -15,12 +15,18 @@ import { JobError, type Worker } from "../worker/index.ts";
 import { errorMapping } from "./error-codes.ts";
 import { Connections } from "./connections.ts";
 import { createGrpcHandler } from "./grpc-handler.ts";
+import {
+  DEFAULT_HANDSHAKE_LIMITS,
+  guardHandshakes,
+  type HandshakeLimits,
+} from "./handshake-guard.ts";
 import { createHealthService, HealthState } from "./health.ts";
 import { identityContextValues, requireIdentity, revocationOf } from "./identity.ts";
 import { createJobService } from "./job-service.ts";
 import { DEFAULT_KEEPALIVE, keepAlive, type KeepaliveOptions } from "./keepalive.ts";
 import { guardRequests } from "./request-guards.ts";
 import { logJobEvents } from "./job-events-log.ts";
+import { DEFAULT_LOG_THROTTLE, LogThrottle, type LogThrottleOptions } from "./log-throttle.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { readOpenFileLimit, streamCeilingFor } from "./open-file-limit.ts";
 import { EMPTY_POLICY, userCapsOf, type Policy } from "./policy.ts";
@@ -62,6 +68,12 @@ export interface ServerOptions {
    * (each user is also held to its policy's `maxStreams`). @default half the
    * process's open-file limit (open-file-limit.ts) */
   maxStreams?: number;
+  /** Bounds on connections whose TLS handshake is under way; a connection
+   * beyond them is closed at once. @default 512 in all, 64 per source */
+  handshakes?: HandshakeLimits;
+  /** The rate of the log lines a client can cause (a refused handshake,
+   * certificate or connection). @default 10 lines of each per 10 s */
+  refusalLog?: LogThrottleOptions;
 }
 
 export interface RunningServer {
@@ -86,6 +98,12 @@ const MAX_CONCURRENT_STREAMS = 1000;
  * message. A larger message is refused with RESOURCE_EXHAUSTED from its
  * length prefix, before it is read. */
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/** Connections the kernel queues for accept(). Node's default, 511, is
+ * filled by a burst of connections (a flood, refused at once but one accept
+ * at a time); a client whose SYN meets a full queue is dropped and retries
+ * after a second. The kernel caps it at net.core.somaxconn (4096 by default
+ * since Linux 5.4). */
+const LISTEN_BACKLOG = 4096;
 /** A TLS handshake that has not finished in this time is dropped. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** How long close() waits for health watchers to receive NOT_SERVING. */
@@ -104,6 +122,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     { openFiles: openFiles.soft, openFilesHard: openFiles.hard, maxStreams },
     "open-file limit",
   );
+  const refusals = new LogThrottle(logger, { ...DEFAULT_LOG_THROTTLE, ...options.refusalLog });
   const streams = new UserQuota(
     "output and watch streams",
     (who) => userCapsOf(policy, who).maxStreams,
@@ -112,7 +131,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const connections = new Connections(
     new UserQuota("connections", (who) => userCapsOf(policy, who).maxConnections),
     (session, refusal) => {
-      logger.warn(
+      refusals.warn(
         { remote: session.socket.remoteAddress, reason: refusal.rawMessage },
         "connection refused",
       );
@@ -198,6 +217,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     guardRequests(handler),
   );
+  guardHandshakes(server, { ...DEFAULT_HANDSHAKE_LIMITS, ...options.handshakes }, (refusal) => {
+    refusals.warn(refusal, "connection closed before its TLS handshake: too many pending");
+  });
 
   let closing: Promise<void> | undefined;
   server.on("session", (session: ServerHttp2Session) => {
@@ -212,13 +234,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (closing !== undefined) session.close();
   });
   refuseNonClientCertificates(server, (socket, subject) => {
-    logger.warn(
+    refusals.warn(
       { remote: socket.remoteAddress, subject },
       "refused a client certificate without the clientAuth extended key usage",
     );
   });
   server.on("tlsClientError", (err: Error, socket: TLSSocket) => {
-    logger.warn(
+    refusals.warn(
       { remote: socket.remoteAddress, reason: handshakeFailure(err, socket) },
       "TLS handshake refused",
     );
@@ -240,7 +262,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       );
     };
     server.once("error", onError);
-    server.listen(options.listen.port, options.listen.host, () => {
+    server.listen(options.listen.port, options.listen.host, LISTEN_BACKLOG, () => {
       server.off("error", onError);
       resolve();
     });
@@ -269,6 +291,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       connections.destroyAll();
       await closed;
     }
+    refusals.close();
     logger.info("closed");
     stopLoggingJobs();
   }

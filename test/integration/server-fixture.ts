@@ -64,7 +64,12 @@ export interface TestServer {
 export interface TestServerOptions {
   policy?: Policy;
   worker?: Partial<WorkerOptions>;
-  server?: Partial<Pick<ServerOptions, "keepalive" | "drainTimeoutMs" | "denyList" | "maxStreams">>;
+  server?: Partial<
+    Pick<
+      ServerOptions,
+      "keepalive" | "drainTimeoutMs" | "denyList" | "maxStreams" | "handshakes" | "refusalLog"
+    >
+  >;
   pki?: TestPki;
 }
 
