@@ -122,13 +122,28 @@ static void mount_proc(void)
 		fail("mount-proc", errno);
 }
 
+#define VIEW_FLAGS (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+/* Read-only for this mount only. Not MS_RDONLY at mount time: the file
+ * system is the host's, mounted read-write, and asking for its superblock
+ * read-only fails with EBUSY. */
+static int make_mount_read_only(const char *path)
+{
+	return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | VIEW_FLAGS,
+		     NULL);
+}
+
 /* Mounted inside the job's cgroup namespace, a cgroup file system shows
  * that namespace's root, the job's own cgroup, as its top: the job sees its
  * own limits and usage, and neither other jobs nor the host's tree. */
 static void mount_cgroup2_view(void)
 {
-	if (mount("cgroup2", CGROUP_ROOT, "cgroup2",
-		  MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) < 0)
+	/* The kernel refuses a file system mounted on a mount point of the
+	 * same superblock (the host's cgroup2 there) with EBUSY: an empty
+	 * tmpfs goes between. */
+	if (mount("tmpfs", CGROUP_ROOT, "tmpfs", VIEW_FLAGS, "size=4k") < 0 ||
+	    mount("cgroup2", CGROUP_ROOT, "cgroup2", VIEW_FLAGS, NULL) < 0 ||
+	    make_mount_read_only(CGROUP_ROOT) < 0)
 		fail("cgroup-view", errno);
 }
 
@@ -138,14 +153,14 @@ static void mount_cgroup2_view(void)
 static void mount_cgroup1_views(const struct config *cfg)
 {
 	char path[PATH_MAX];
-	const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-	if (mount("tmpfs", CGROUP_ROOT, "tmpfs", flags, "mode=755,size=64k") < 0)
+	if (mount("tmpfs", CGROUP_ROOT, "tmpfs", VIEW_FLAGS, "mode=755,size=64k") < 0)
 		fail("cgroup-view", errno);
 	for (size_t i = 0; i < cfg->n_cgroup1_views; i++) {
 		const char *name = cfg->cgroup1_views[i];
 		snprintf(path, sizeof path, CGROUP_ROOT "/%s", name);
 		if (mkdir(path, 0755) < 0 ||
-		    mount("cgroup", path, "cgroup", flags | MS_RDONLY, name) < 0)
+		    mount("cgroup", path, "cgroup", VIEW_FLAGS, name) < 0 ||
+		    make_mount_read_only(path) < 0)
 			fail("cgroup-view", errno);
 		if (strchr(name, ',') == NULL)
 			continue;
@@ -157,8 +172,7 @@ static void mount_cgroup1_views(const struct config *cfg)
 				fail("cgroup-view", errno);
 		}
 	}
-	if (mount(NULL, CGROUP_ROOT, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | flags,
-		  NULL) < 0)
+	if (make_mount_read_only(CGROUP_ROOT) < 0)
 		fail("cgroup-view", errno);
 }
 

@@ -2,10 +2,18 @@
  * The jobs' lives in the server's log, from the worker's `jobworker:job`
  * diagnostics channel: every job's end (state and reason) at info, a record
  * the disk refused at error (the job goes on; the write is retried), and a
- * failed cleanup at warn. The channel is process-wide: two servers in one
- * process would both log every job.
+ * failed cleanup at warn; and the worker's own problems (`jobworker:worker`,
+ * e.g. a leftover scratch folder it cannot remove yet) at warn. The
+ * channels are process-wide: two servers in one process would both log
+ * every job.
  */
-import { isFinalState, jobChannel, type JobEvent } from "../worker/index.ts";
+import {
+  isFinalState,
+  jobChannel,
+  workerChannel,
+  type JobEvent,
+  type WorkerEvent,
+} from "../worker/index.ts";
 import type { Logger } from "./logger.ts";
 
 /** Starts logging job events; returns the function that stops it. */
@@ -28,8 +36,14 @@ export function logJobEvents(logger: Logger): () => void {
         break;
     }
   };
+  const onWorkerEvent = (message: unknown): void => {
+    const { error } = message as WorkerEvent;
+    logger.warn({ reason: error.message }, "worker problem");
+  };
   jobChannel.subscribe(onEvent);
+  workerChannel.subscribe(onWorkerEvent);
   return () => {
     jobChannel.unsubscribe(onEvent);
+    workerChannel.unsubscribe(onWorkerEvent);
   };
 }

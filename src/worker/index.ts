@@ -14,6 +14,7 @@ export { JobError, isJobError, JOB_ERROR_CODES, type JobErrorCode } from "./erro
 export { isValidUserName, USER_NAME_RULE } from "./owner-name.ts";
 export { formatBytes, MIN_MEMORY_BYTES, MIN_PIDS } from "./limits.ts";
 export { jobChannel, type JobEvent } from "./job.ts";
+export { workerChannel, type WorkerEvent } from "./worker-events.ts";
 export {
   FINAL_STATES,
   isFinalState,

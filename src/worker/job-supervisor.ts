@@ -8,6 +8,7 @@
 import { readFile, stat, statfs } from "node:fs/promises";
 import type { JobCgroup } from "./cgroup/driver.ts";
 import { decideEnd, stopOutcomeOf, type StopCause, type StopRecord } from "./end-reason.ts";
+import { JobError } from "./errors.ts";
 import type { Job } from "./job.ts";
 import type { LaunchedJob, LaunchExit } from "./launcher.ts";
 import type { OutputNotifier } from "./output-notifier.ts";
@@ -42,11 +43,15 @@ export class JobSupervisor {
     this.#options = options;
     const { job, launched, notifier } = options;
     const unsubscribe = notifier.onGrowth(() => {
-      this.#capCheck ??= this.#checkOutputCap().finally(() => {
-        this.#capCheck = undefined;
-      });
+      this.#capCheck ??= this.#checkOutputCap()
+        .catch((err: unknown) => {
+          job.reportProblem("check the output size", err);
+        })
+        .finally(() => {
+          this.#capCheck = undefined;
+        });
     });
-    // "running" means exec'ed: the launcher says so by closing its status pipe.
+    // "running" means exec'ed: the launcher says so on its status channel.
     const running = launched.started.then(
       async () => {
         await job.transition("running", {
@@ -58,10 +63,26 @@ export class JobSupervisor {
       },
       () => undefined,
     );
+    // Never rejects: nobody may be waiting, and a rejection nobody handles
+    // would end the server with every job of every user.
     this.#done = launched.exited.then(async (exit) => {
       unsubscribe();
-      await running;
-      await this.#finish(exit);
+      try {
+        await running;
+        await this.#finish(exit);
+      } catch (err) {
+        job.reportProblem("record the end", err);
+        // Whoever waits for the end (a stop, a follower) must still see one.
+        if (!job.ended) {
+          await job
+            .transition("failed", {
+              reason: `the server could not record how the job ended: ${JobError.from(err).message}`,
+              endedAt: new Date().toISOString(),
+            })
+            .catch(() => undefined);
+        }
+        notifier.end();
+      }
     });
     this.settled = launched.started.then(
       () => running,
@@ -104,7 +125,10 @@ export class JobSupervisor {
       return this.#done;
     }
     this.#stop.stage = "term";
-    await this.#signalJobProcesses("SIGTERM");
+    await this.#signalJobProcesses("SIGTERM").catch((err: unknown) => {
+      // The grace timer's SIGKILL of the whole cgroup still follows.
+      this.#options.job.reportProblem("send SIGTERM to the processes", err);
+    });
     const graceTimer = setTimeout(() => {
       void this.#kill();
     }, graceMs);

@@ -11,6 +11,7 @@ import { execBudgetBytes } from "./exec-limits.ts";
 import { checkLimitValues, effectiveLimits } from "./limits.ts";
 import type { Limits } from "./types.ts";
 import { DEFAULT_UID_RANGE, type UidRange } from "./uid-pool.ts";
+import { DEFAULT_UID_REGISTRY } from "./uid-range-registry.ts";
 
 export interface IsolationOptions {
   /** New pid namespace with its own /proc. @default true */
@@ -49,8 +50,12 @@ export interface WorkerOptions {
   /** Time between SIGTERM and SIGKILL when stopping. @default 10 s */
   defaultGraceMs?: number;
   isolation?: IsolationOptions;
-  /** Ids handed to jobs as uid and gid. @default 600000-665535 */
+  /** Ids handed to jobs as uid and gid; no other server on the host may
+   * use an overlapping range. @default 600000-665535 */
   uidRange?: UidRange;
+  /** Where the servers on this host record their uid ranges
+   * (uid-range-registry.ts). @default "/var/lib/jobworker-uid-ranges" */
+  uidRegistry?: string;
   /** What all running jobs together may reserve; jobs beyond wait in the
    * queue. @default 90% of memory, every core, 90% of pid_max, 1024 jobs */
   capacity?: Partial<Capacity>;
@@ -66,6 +71,7 @@ export interface ResolvedWorkerOptions {
   defaultGraceMs: number;
   isolation: Required<IsolationOptions>;
   uidRange: UidRange;
+  uidRegistry: string;
   capacity: Capacity;
   hostCores: number;
   /** Bytes of arguments and environment one exec may carry (exec-limits.ts). */
@@ -116,6 +122,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
       ...options.isolation,
     },
     uidRange: options.uidRange ?? DEFAULT_UID_RANGE,
+    uidRegistry: options.uidRegistry ?? DEFAULT_UID_REGISTRY,
     capacity: resolveCapacity(options.capacity ?? {}, hostCores),
     hostCores,
     execBudgetBytes: execBudgetBytes(),

@@ -8,6 +8,7 @@
  *                           request.json (0600) while the job is queued
  *   STATE/scratch/    0711  root
  *   STATE/scratch/ID/ 0700  owned by the job's uid: its default working dir
+ *   STATE/uid-pool.json 0600  where the job uid pool left off
  */
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -49,6 +50,11 @@ export class StateDir {
 
   scratchDir(id: string): string {
     return join(this.scratchRoot, id);
+  }
+
+  /** Where the job uid pool keeps its place (uid-pool.ts). */
+  get uidPoolFile(): string {
+    return join(this.root, "uid-pool.json");
   }
 
   /**

@@ -4,7 +4,7 @@
  * of gRPC, TLS or users beyond the owner name a caller supplies.
  */
 import { randomUUID } from "node:crypto";
-import { chown, mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { chown, lstat, mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Admission } from "./admission.ts";
 import type { CgroupCapabilities, CgroupDriver } from "./cgroup/driver.ts";
@@ -33,7 +33,10 @@ import {
   type ListFilter,
   type StartPolicy,
 } from "./types.ts";
+import { ScratchCleaner } from "./scratch-cleaner.ts";
 import { UidPool } from "./uid-pool.ts";
+import { claimUidRange, type RangeClaim } from "./uid-range-registry.ts";
+import { reportWorkerProblem } from "./worker-events.ts";
 
 export interface StopOptions {
   /** Time between SIGTERM and SIGKILL; default: the worker's `defaultGraceMs`. */
@@ -53,6 +56,20 @@ export const ORPHAN_REASON =
 /** Shortest id prefix that names a job (as docker allows). */
 export const MIN_ID_PREFIX = 4;
 
+/**
+ * The job uids: this server's claim on its range among the servers on the
+ * host, and the pool (which picks up where the last one left off). Ids a
+ * stopped server's leftover files still own are never handed out.
+ */
+async function openUids(
+  options: ResolvedWorkerOptions,
+): Promise<{ pool: UidPool; claim: RangeClaim }> {
+  const claim = await claimUidRange(options.uidRange, options.stateDir, options.uidRegistry);
+  const pool = await UidPool.open(options.uidRange, new StateDir(options.stateDir).uidPoolFile);
+  for (const uid of claim.heldForOthers) pool.hold(uid);
+  return { pool, claim };
+}
+
 /** What a job needs to be launched (kept on disk while it is queued). */
 interface LaunchPlan {
   checked: CheckedSpec;
@@ -70,6 +87,8 @@ export class Worker {
   /** Live output notifiers of jobs not yet ended (queued, starting, running). */
   readonly #notifiers = new Map<string, OutputNotifier>();
   readonly #supervisors = new Map<string, JobSupervisor>();
+  readonly #cleaner: ScratchCleaner;
+  readonly #uidClaim: RangeClaim | undefined;
   #closing: Promise<void> | undefined;
   /** Records that could not be read at open (reported, never fatal). */
   readonly unreadableRecords: readonly UnreadableRecord[];
@@ -77,13 +96,15 @@ export class Worker {
   private constructor(
     options: ResolvedWorkerOptions,
     cgroups: CgroupDriver,
-    uids: UidPool | undefined,
+    uids: { pool: UidPool; claim: RangeClaim } | undefined,
     unreadable: UnreadableRecord[],
   ) {
     this.#options = options;
     this.#stateDir = new StateDir(options.stateDir);
     this.#cgroups = cgroups;
-    this.#uids = uids;
+    this.#uids = uids?.pool;
+    this.#uidClaim = uids?.claim;
+    this.#cleaner = new ScratchCleaner(this.#uids);
     this.#admission = new Admission(options.capacity);
     this.unreadableRecords = unreadable;
   }
@@ -106,16 +127,29 @@ export class Worker {
     // The kernel enforces the sum too, not only our admission queue.
     const { memoryBytes, cpu, pids } = resolved.capacity;
     await cgroups.setParentLimits({ memoryBytes, cpu, pids });
-    const uids = resolved.isolation.user ? await UidPool.open(resolved.uidRange) : undefined;
+    const uids = resolved.isolation.user ? await openUids(resolved) : undefined;
     const { jobs, unreadable } = await readAllRecords(stateDir);
     const worker = new Worker(resolved, cgroups, uids, unreadable);
-    // Scratch folders are removed when their job ends; any left is from a
-    // crash, and no job is running yet.
-    for (const id of await readdir(stateDir.scratchRoot)) {
-      await rm(stateDir.scratchDir(id), { recursive: true, force: true });
-    }
     for (const status of jobs) await worker.#adopt(status);
+    await worker.#removeLeftoverScratch();
     return worker;
+  }
+
+  /**
+   * Scratch folders are removed when their job ends; one left is from a
+   * crash (its job was just killed in #adopt). Their uids are held until
+   * they are gone; the removal runs in the background and is retried, so
+   * no leftover, however deep, keeps the server from starting.
+   */
+  async #removeLeftoverScratch(): Promise<void> {
+    const root = this.#stateDir.scratchRoot;
+    for (const id of await readdir(root)) {
+      const dir = this.#stateDir.scratchDir(id);
+      const owner = (await lstat(dir).catch(() => undefined))?.uid;
+      const uid = owner !== undefined && this.#uids?.includes(owner) === true ? owner : undefined;
+      if (uid !== undefined) this.#uids?.hold(uid);
+      void this.#cleaner.remove(dir, uid, reportWorkerProblem);
+    }
   }
 
   /** How the host's cgroups are driven, and which limits it cannot enforce. */
@@ -291,6 +325,11 @@ export class Worker {
       // Followers of queued jobs end (the server is going away).
       for (const notifier of this.#notifiers.values()) notifier.end();
       for (const job of this.#jobs.values()) await job.flush();
+      this.#cleaner.close();
+      await this.#uids?.flush();
+      // The range stays recorded for as long as files of its uids remain.
+      const left = await readdir(this.#stateDir.scratchRoot).catch(() => []);
+      if (left.length === 0) await this.#uidClaim?.release();
     })();
     return this.#closing;
   }
@@ -417,6 +456,7 @@ export class Worker {
   }
 
   /** A queued job's turn has come: launch it, or fail it with the reason. */
+  /** Never rejects (it runs from queue callbacks nobody awaits): failures end the job. */
   async #startQueued(job: Job): Promise<void> {
     // A closing worker starts nothing: the job stays queued for the next one.
     if (job.state !== "queued" || this.#closing !== undefined) return;
@@ -429,8 +469,12 @@ export class Worker {
       await rm(this.#stateDir.requestFile(job.id), { force: true });
     } catch (err) {
       this.#admission.release(job.id);
-      if (!job.ended)
-        await this.#endQueued(job, "failed", `could not start: ${JobError.from(err).message}`);
+      if (job.ended) return;
+      await this.#endQueued(job, "failed", `could not start: ${JobError.from(err).message}`).catch(
+        (problem: unknown) => {
+          job.reportProblem("end the queued job", problem);
+        },
+      );
     }
   }
 
@@ -508,7 +552,7 @@ export class Worker {
       }
     } catch (err) {
       await cgroup?.remove();
-      await this.#releaseScratch(id, uid);
+      await this.#releaseScratch(job, uid);
       throw err;
     }
     job.update({ uid: uid ?? null });
@@ -523,7 +567,7 @@ export class Worker {
       hasInit: this.#options.isolation.pid,
       release: async () => {
         this.#supervisors.delete(id);
-        await this.#releaseScratch(id, uid);
+        await this.#releaseScratch(job, uid);
         this.#admission.release(id);
       },
     });
@@ -576,10 +620,11 @@ export class Worker {
     }
   }
 
-  /** The uid returns to the pool only once its files are gone. */
-  async #releaseScratch(id: string, uid: number | undefined): Promise<void> {
-    await rm(this.#stateDir.scratchDir(id), { recursive: true, force: true });
-    if (uid !== undefined) this.#uids?.release(uid);
+  /** The uid returns to the pool only once its files are gone (never throws). */
+  async #releaseScratch(job: Job, uid: number | undefined): Promise<void> {
+    await this.#cleaner.remove(this.#stateDir.scratchDir(job.id), uid, (error) => {
+      job.reportProblem("clean up", error);
+    });
   }
 
   async #outputSize(id: string): Promise<number> {
@@ -606,12 +651,18 @@ export class Worker {
       if (admittedNow) void this.#startQueued(job);
       return;
     }
-    const cgroup = await this.#cgroups.open(status.id);
     let usage = status.usage;
-    if (cgroup !== undefined) {
-      await cgroup.killAll();
-      usage = { ...(await cgroup.usage()), pids: 0 };
-      await cgroup.remove();
+    try {
+      const cgroup = await this.#cgroups.open(status.id);
+      if (cgroup !== undefined) {
+        await cgroup.killAll();
+        usage = { ...(await cgroup.usage()), pids: 0 };
+        await cgroup.remove();
+      }
+    } catch (err) {
+      // Reported, not fatal: one job's cgroup must not keep every user's
+      // server from starting. The kill is the kernel's to finish.
+      job.reportProblem("kill the processes left behind", err);
     }
     await job.transition("failed", {
       reason: ORPHAN_REASON,

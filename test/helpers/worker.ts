@@ -7,12 +7,14 @@ import { mkdir, mkdtemp, readdir, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Worker, type WorkerOptions } from "../../src/worker/index.ts";
+import { removeTree } from "../../src/worker/remove-tree.ts";
 import { JOB_VISIBLE_ROOT } from "./dirs.ts";
 
 export interface TestWorker {
   worker: Worker;
   stateDir: string;
   cgroupParent: string;
+  uidRange: { first: number; last: number };
   /** Opens another worker on the same state directory (a "restart"). */
   reopen(): Promise<Worker>;
   dispose(): Promise<void>;
@@ -30,13 +32,31 @@ export async function openTestWorker(
   await mkdir(stateRoot, { recursive: true, mode: 0o711 });
   const stateDir = await mkdtemp(join(stateRoot, "jw-state-"));
   const cgroupParent = `jobworker-test-${process.pid}-${++counter}`;
-  const workerOptions: WorkerOptions = { stateDir, cgroupParent, defaultGraceMs: 2000, ...rest };
-  const opened: Worker[] = [await Worker.open(workerOptions)];
+  // A uid range of its own: two servers on a host may not share one.
+  const block = (process.pid % 1000) * 10 + (counter % 10);
+  const uidRange = { first: 1_000_000 + block * 1000, last: 1_000_000 + block * 1000 + 999 };
+  const workerOptions: WorkerOptions = {
+    stateDir,
+    cgroupParent,
+    defaultGraceMs: 2000,
+    uidRange,
+    ...rest,
+  };
+  let firstWorker: Worker;
+  try {
+    firstWorker = await Worker.open(workerOptions);
+  } catch (err) {
+    await rm(stateDir, { recursive: true, force: true });
+    await removeCgroupParent(cgroupParent);
+    throw err;
+  }
+  const opened: Worker[] = [firstWorker];
   const [worker] = opened as [Worker];
   return {
     worker,
     stateDir,
     cgroupParent,
+    uidRange: workerOptions.uidRange ?? uidRange,
     async reopen() {
       const again = await Worker.open(workerOptions);
       opened.push(again);
@@ -44,7 +64,8 @@ export async function openTestWorker(
     },
     async dispose() {
       for (const w of opened) await w.close();
-      await rm(stateDir, { recursive: true, force: true });
+      // Jobs may leave trees deeper than fs.rm can remove.
+      await removeTree(stateDir);
       await removeCgroupParent(cgroupParent);
     },
   };

@@ -67,6 +67,32 @@ describe("the job library on cgroup v2", () => {
     assert.notEqual(uid, "0");
   });
 
+  it("the job's cgroup namespace shows its own cgroup only, read-only, and seccomp is on", async () => {
+    const other = await t.worker.start({ command: "sleep", args: ["30"], owner: "bob" });
+    try {
+      const job = await t.worker.start({
+        command: "sh",
+        args: [
+          "-c",
+          "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max; ls /sys/fs/cgroup | grep -c -- -; " +
+            "echo 1 > /sys/fs/cgroup/cgroup.kill 2>&1; grep ^Seccomp: /proc/self/status; " +
+            "unshare -Ur id 2>&1; true",
+        ],
+        owner: "alice",
+        limits: { memoryBytes: 64 * 1024 * 1024 },
+      });
+      await t.worker.wait(job.id);
+      const output = (await collectOutput(t.worker.output(job.id))).toString();
+      assert.match(output, /^0::\/\n67108864\n0\n/, "its own root, its own limit, no job folders");
+      assert.doesNotMatch(output, new RegExp(other.id));
+      assert.match(output, /Read-only file system/);
+      assert.match(output, /^Seccomp:\s+2$/m);
+      assert.match(output, /unshare failed: Operation not permitted/);
+    } finally {
+      await t.worker.stop(other.id, { graceMs: 0 });
+    }
+  });
+
   it("a job ignoring SIGTERM is killed after the grace period", async () => {
     const job = await t.worker.start({
       command: "sh",
