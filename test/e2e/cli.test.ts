@@ -85,6 +85,9 @@ describe("jobworker serve", () => {
     const result = await runCli(["serve", "--listen", "nonsense"], cleanEnv());
     assert.equal(result.code, 2);
     assert.match(result.stderr, /^jobworker: --listen "nonsense" is not HOST:PORT/);
+    const range = await runCli(["serve", "--uid-range", "600000"], cleanEnv());
+    assert.equal(range.code, 2);
+    assert.match(range.stderr, /^jobworker: --uid-range "600000" is not FIRST-LAST/);
   });
 });
 

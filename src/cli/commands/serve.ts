@@ -59,6 +59,9 @@ Options:
   --deny-list FILE     revoked client certificates, one "serial HEX" or "cn NAME" per
                        line; re-read whenever it changes
   --cgroup-parent NAME parent cgroup of the jobs' cgroups (default jobworker)
+  --uid-range FIRST-LAST
+                       uids (and gids) given to jobs, one per running job (default
+                       600000-665535); servers on one host need ranges of their own
   --log-level LEVEL    trace, debug, info (default), warn, error, silent
 
 Capacity: what all running jobs together may reserve (each job its limits; a
@@ -96,6 +99,7 @@ const OPTIONS = {
   "capacity-pids": { type: "string" },
   "max-running": { type: "string" },
   "allow-unenforced-limits": { type: "boolean" },
+  "uid-range": { type: "string" },
 } as const;
 
 interface CapacityFlags {
@@ -157,6 +161,18 @@ function parsePort(text: string, option: string): number {
   if (!/^\d{1,5}$/.test(text) || port > 65535)
     throw new UsageError(`${option} ${JSON.stringify(text)} is not a port number (0-65535)`);
   return port;
+}
+
+/** "FIRST-LAST": the range's checks beyond its shape are the worker's. */
+export function parseUidRange(text: string): { first: number; last: number } {
+  const match = /^(\d{1,10})-(\d{1,10})$/.exec(text);
+  if (match === null) {
+    throw new UsageError(
+      `--uid-range ${JSON.stringify(text)} is not FIRST-LAST (e.g. 600000-665535)`,
+      "serve",
+    );
+  }
+  return { first: Number(match[1]), last: Number(match[2]) };
 }
 
 /** "HOST:PORT", "[v6]:PORT" or ":PORT" (every interface). */
@@ -328,6 +344,7 @@ export async function run(io: CommandIo): Promise<number> {
     // The flags win over the policy file, key by key.
     capacity: { ...policy?.capacity, ...capacityFlags },
     allowUnenforcedLimits: values["allow-unenforced-limits"] === true,
+    ...(values["uid-range"] === undefined ? {} : { uidRange: parseUidRange(values["uid-range"]) }),
   });
   say(describeCapacity(worker.capacity));
   let server;
