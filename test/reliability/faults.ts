@@ -13,18 +13,17 @@
  *                fills: clear errors, records whole, and the service recovers
  *                when space returns (the tmpfs is grown).
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { JobState, type Job } from "../../src/gen/jobworker/v1/jobworker_pb.js";
 import type { JobClient } from "../../src/client/index.ts";
 import { fillUp } from "../helpers/disk.ts";
+import { cliEnv, spawnCli } from "./cli-process.ts";
 import {
   Checks,
-  REPO,
   cgroupPids,
   client,
   fdCount,
@@ -33,7 +32,6 @@ import {
   reportServerLog,
   until,
   type Pki,
-  type ServerProcess,
   type Servers,
   type Who,
 } from "./harness.ts";
@@ -53,47 +51,9 @@ import {
 
 // ---------------------------------------------------------------- crash
 
-/** `jobworker logs -f` in its own process, as alice, collecting stdout. */
-interface CliFollower {
-  child: ChildProcess;
-  stdout: () => Buffer;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-function followWithCli(pki: Pki, server: ServerProcess, id: string, who: Who): CliFollower {
-  const child = spawn(
-    process.execPath,
-    [join(REPO, "bin/jobworker.js"), "logs", "-f", id, "--reconnect-timeout", "60s"],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: {
-        ...process.env,
-        JOBWORKER_SERVER: server.address,
-        JOBWORKER_CA: join(pki.dir, "ca.crt"),
-        JOBWORKER_CERT: join(pki.dir, `${who}.crt`),
-        JOBWORKER_KEY: join(pki.dir, `${who}.key`),
-        JOBWORKER_CONFIG_DIR: join(pki.dir, "no-client-config"),
-      },
-    },
-  );
-  const out: Buffer[] = [];
-  let err = "";
-  child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
-  child.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
-  return {
-    child,
-    stdout: () => Buffer.concat(out),
-    stderr: () => err,
-    exited: once(child, "exit").then(([code]) => code as number | null),
-  };
-}
-
 export async function crashAndRestart(pki: Pki, servers: Servers): Promise<Checks> {
   const checks = new Checks("crash");
   const who: Who = "alice";
-  await writeFile(join(pki.dir, `${who}.crt`), pki.clients[who].certPem);
-  await writeFile(join(pki.dir, `${who}.key`), pki.clients[who].keyPem, { mode: 0o600 });
   // Five at a time, so the last ticker waits in the queue across the crash
   // (and with CPU capacity to spare: each job reserves its default 1 core)
   const first = await servers.fresh({ extraArgs: ["--max-running", "5", "--capacity-cpu", "64"] });
@@ -126,7 +86,10 @@ export async function crashAndRestart(pki: Pki, servers: Servers): Promise<Check
   const fifth = await start(alice, command, args, { timeoutMs: 600_000 });
   const queued = await start(alice, command, args, { timeoutMs: 600_000 });
   const followed = [...tickers, daemon, queued];
-  const followers = followed.map((job) => followWithCli(pki, first, job.id, who));
+  const env = await cliEnv(pki, first.address, who);
+  const followers = followed.map((job) =>
+    spawnCli(["logs", "-f", job.id, "--reconnect-timeout", "60s"], env),
+  );
   // Every follower past its first call: a connection lost before the first
   // answer could be a refused certificate, which the CLI does not retry.
   // (The queued job's follower prints nothing yet: it counts once it has a
@@ -223,7 +186,9 @@ export async function crashAndRestart(pki: Pki, servers: Servers): Promise<Check
 
   // Every follower reconnected by itself and ended with the server's bytes.
   const deadline = sleep(60_000).then(() => undefined);
-  const codes = await Promise.all(followers.map((f) => Promise.race([f.exited, deadline])));
+  const codes = await Promise.all(
+    followers.map((f) => Promise.race([f.exited.then(({ code }) => code), deadline])),
+  );
   for (const [i, follower] of followers.entries()) {
     const job = followed[i];
     if (job === undefined) continue;
@@ -284,7 +249,13 @@ export async function droppedStreams(pki: Pki, servers: Servers, streams: number
     rss: { baseline: 0, peak: 0, after: 0 },
     seconds: 0,
   };
-  const server = await servers.fresh();
+  // One batch in five opens 100 connections of alice's at once, and a
+  // connection or stream counts until the server has seen it end: past the
+  // default caps of 32 connections and 256 streams per user, which this
+  // section is not about (the hostile-tenant section tests them).
+  const server = await servers.fresh({
+    policy: { users: { alice: { maxConnections: 1000, maxStreams: 1000 } } },
+  });
   const alice = client(pki, server.address, "alice");
   const big = lineProducer("big", 200_000, 0, 40);
   const bigJob = await start(alice, big.command, big.args);

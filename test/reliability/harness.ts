@@ -20,8 +20,10 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { createJobClient, type ClientOptions, type JobClient } from "../../src/client/index.ts";
 import { type KeyPairPem, type Role } from "../../src/pki/index.ts";
+import type { PolicyRule } from "../../src/server/index.ts";
 import { issueTestCertificates } from "../helpers/pki.ts";
 import { removeCgroupParent } from "../helpers/worker.ts";
 
@@ -74,6 +76,18 @@ export async function scratchDir(prefix: string): Promise<string> {
   return dir;
 }
 
+/** Job uids (and gids) a server hands out: `serve --uid-range FIRST-LAST`. */
+export interface UidRange {
+  first: number;
+  last: number;
+}
+
+/** A policy file's content (src/server/policy.ts documents the format). */
+export interface PolicyFile {
+  roles?: Partial<Record<Role, PolicyRule>>;
+  users?: Partial<Record<Who, PolicyRule>>;
+}
+
 export interface ServerProcess {
   child: ChildProcess;
   pid: number;
@@ -81,6 +95,7 @@ export interface ServerProcess {
   port: number;
   stateDir: string;
   cgroupParent: string;
+  uidRange: UidRange;
   /** stderr so far (the JSON log) plus anything else the process printed. */
   log(): string;
   /** Resolves with the exit code / signal once the process has exited. */
@@ -95,11 +110,15 @@ export interface SpawnOptions {
   pki: Pki;
   stateDir: string;
   cgroupParent: string;
+  /** A range no other server running on the host overlaps (uid-range-registry.ts). */
+  uidRange: UidRange;
   /** 0 = any free port. */
   port?: number;
   /** Use test/reliability/serve.ts (worker options) instead of the CLI. */
   script?: { outputCapBytes?: number; denyList?: string; defaultGraceMs?: number };
   extraArgs?: string[];
+  /** Written next to the state directory and given to the server. */
+  policy?: PolicyFile;
 }
 
 export interface ServerChoice {
@@ -109,6 +128,12 @@ export interface ServerChoice {
   extraArgs?: string[];
   /** A state directory of the caller's (e.g. on a small tmpfs). */
   stateDir?: string;
+  policy?: PolicyFile;
+  /** Job uids of a fresh server: the first `uidCount` of its own block of
+   * 1000 (default all 1000); a restarted server keeps its range. */
+  uidCount?: number;
+  /** This exact range instead (e.g. one a running server already holds). */
+  uidRange?: UidRange;
 }
 
 /** Starts servers for the sections and stops them all at the end. */
@@ -123,6 +148,9 @@ export interface Servers {
 /** Starts a server process and waits for its "listening on HOST:PORT" line. */
 export async function spawnServer(options: SpawnOptions): Promise<ServerProcess> {
   const port = options.port ?? 0;
+  const { uidRange } = options;
+  const policyFile = options.policy === undefined ? undefined : `${options.stateDir}.policy.json`;
+  if (policyFile !== undefined) await writeFile(policyFile, JSON.stringify(options.policy));
   const args =
     options.script === undefined
       ? [
@@ -138,6 +166,9 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
           options.cgroupParent,
           "--log-level",
           "info",
+          "--uid-range",
+          `${uidRange.first}-${uidRange.last}`,
+          ...(policyFile === undefined ? [] : ["--policy", policyFile]),
           ...(options.extraArgs ?? []),
         ]
       : [
@@ -147,6 +178,8 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
             tlsDir: options.pki.dir,
             cgroupParent: options.cgroupParent,
             port,
+            uidRange,
+            ...(policyFile === undefined ? {} : { policyFile }),
             ...options.script,
           }),
         ];
@@ -192,6 +225,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
     port: listenPort,
     stateDir: options.stateDir,
     cgroupParent: options.cgroupParent,
+    uidRange,
     log: () => stdout + stderr,
     exited,
     alive: () => !state.done,
@@ -277,15 +311,15 @@ export async function cgroupPids(cgroupParent: string, id: string): Promise<numb
   return [...pids];
 }
 
-/** Processes running as a job uid (600000 and up), as `pid uid command` lines. */
-export async function jobUidProcesses(): Promise<string[]> {
+/** Processes running as one of `range`'s job uids, as `pid uid command` lines. */
+export async function jobUidProcesses(range: UidRange): Promise<string[]> {
   const found: string[] = [];
   for (const entry of await readdir("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const status = await readFile(`/proc/${entry}/status`, "utf8");
       const uid = Number(/Uid:\s+(\d+)/.exec(status)?.[1] ?? "0");
-      if (uid >= 600_000) {
+      if (uid >= range.first && uid <= range.last) {
         const name = /Name:\s+(.*)/.exec(status)?.[1] ?? "?";
         found.push(`${entry} ${uid} ${name}`);
       }
@@ -345,4 +379,20 @@ export async function until(
     await sleep(50);
   }
   return condition();
+}
+
+/** How a call was answered: "OK", or the gRPC code's name and the server's message. */
+export interface Answer {
+  code: string;
+  message: string;
+}
+
+export async function answerOf(call: Promise<unknown>): Promise<Answer> {
+  try {
+    await call;
+    return { code: "OK", message: "" };
+  } catch (err) {
+    const e = ConnectError.from(err);
+    return { code: Code[e.code], message: e.rawMessage };
+  }
 }

@@ -21,6 +21,7 @@ import {
   jobUidProcesses,
   reportServerLog,
   rssMiB,
+  type PolicyFile,
   type Pki,
   type Servers,
   type Who,
@@ -42,6 +43,16 @@ export interface LoadOptions {
 }
 
 const MiB = 1024n * 1024n;
+
+/**
+ * Each of alice's and bob's 100 jobs has 4 followers, a WatchJob and, at its
+ * end, a read of the whole output: up to 600 streams per owner at once (and
+ * 200 of the admin's followers), past the default cap of 256 per user. The
+ * load is the test here, not the cap (the hostile-tenant section tests it).
+ */
+const LOAD_POLICY: PolicyFile = {
+  users: { alice: { maxStreams: 2000 }, bob: { maxStreams: 2000 }, root: { maxStreams: 2000 } },
+};
 /** Client connections per identity: followers and calls share them. */
 const CONNECTIONS_PER_IDENTITY = 8;
 
@@ -58,7 +69,7 @@ interface Tally {
 export async function load(pki: Pki, servers: Servers, options: LoadOptions): Promise<Checks> {
   const checks = new Checks("load");
   // Room for every job: each reserves the limits it asks for (below).
-  const server = await servers.fresh({ extraArgs: ["--capacity-cpu", "64"] });
+  const server = await servers.fresh({ extraArgs: ["--capacity-cpu", "64"], policy: LOAD_POLICY });
   const pools: Record<Who, JobClient[]> = {
     alice: [],
     bob: [],
@@ -192,7 +203,7 @@ export async function load(pki: Pki, servers: Servers, options: LoadOptions): Pr
   await sampler;
   const seconds = (Date.now() - t0) / 1000;
 
-  const left = await jobUidProcesses();
+  const left = await jobUidProcesses(server.uidRange);
   const rss = samples.map((s) => s.rss);
   const half = Math.floor(rss.length / 2);
   const firstHalfMax = Math.max(...rss.slice(0, half));

@@ -60,7 +60,7 @@ const track = (server: ServerProcess): ServerProcess => {
   return server;
 };
 const spawnChosen = (
-  base: Omit<SpawnOptions, "pki" | "script" | "extraArgs">,
+  base: Omit<SpawnOptions, "pki" | "script" | "extraArgs" | "policy">,
   choice: ServerChoice,
 ): Promise<ServerProcess> =>
   spawnServer({
@@ -68,19 +68,37 @@ const spawnChosen = (
     ...base,
     ...(choice.script === undefined ? {} : { script: choice.script }),
     ...(choice.extraArgs === undefined ? {} : { extraArgs: choice.extraArgs }),
+    ...(choice.policy === undefined ? {} : { policy: choice.policy }),
   }).then(track);
+
+/**
+ * Job uids: every fresh server a block of 1000 of its own. The host keeps a
+ * registry of the ranges of running servers and refuses a second server on
+ * an overlapping one (src/worker/uid-range-registry.ts), and a section may
+ * run two servers at once; the default range (600000-665535) is left to
+ * whatever else runs on the host meanwhile (the e2e tests' servers), and
+ * the integration tests' workers use 1,000,000 and up. Above those, and
+ * apart per suite process.
+ */
+const UID_BLOCK = 1000;
+const uidBase = 3_000_000 + (process.pid % 100) * 100 * UID_BLOCK;
 
 const serversOfSuite: Servers = {
   fresh(choice = {}) {
     const cgroupParent = `jobworker-rel-${process.pid}-${++cgroupCounter}`;
     cgroupParents.push(cgroupParent);
     const stateDir = choice.stateDir ?? join(root, `state-${cgroupCounter}`);
-    return spawnChosen({ stateDir, cgroupParent }, choice);
+    const first = uidBase + cgroupCounter * UID_BLOCK;
+    const uidRange = choice.uidRange ?? {
+      first,
+      last: first + Math.min(choice.uidCount ?? UID_BLOCK, UID_BLOCK) - 1,
+    };
+    return spawnChosen({ stateDir, cgroupParent, uidRange }, choice);
   },
   restart(previous, choice = {}) {
     if (previous.alive()) throw new Error(`server ${previous.pid} is still running`);
-    const { stateDir, cgroupParent, port } = previous;
-    return spawnChosen({ stateDir, cgroupParent, port }, choice);
+    const { stateDir, cgroupParent, port, uidRange } = previous;
+    return spawnChosen({ stateDir, cgroupParent, port, uidRange }, choice);
   },
 };
 

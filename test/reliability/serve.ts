@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createLogger, startServer } from "../../src/server/index.ts";
+import { createLogger, loadPolicy, startServer } from "../../src/server/index.ts";
 import { Worker } from "../../src/worker/index.ts";
 
 interface Config {
@@ -15,6 +15,8 @@ interface Config {
   tlsDir: string;
   cgroupParent: string;
   port: number;
+  uidRange: { first: number; last: number };
+  policyFile?: string;
   outputCapBytes?: number;
   defaultGraceMs?: number;
   denyList?: string;
@@ -26,6 +28,7 @@ const logger = createLogger({ level: "info", destination: process.stderr });
 const worker = await Worker.open({
   stateDir: config.stateDir,
   cgroupParent: config.cgroupParent,
+  uidRange: config.uidRange,
   ...(config.outputCapBytes === undefined ? {} : { outputCapBytes: config.outputCapBytes }),
   ...(config.defaultGraceMs === undefined ? {} : { defaultGraceMs: config.defaultGraceMs }),
 });
@@ -34,6 +37,7 @@ const server = await startServer({
   listen: { host: "127.0.0.1", port: config.port },
   tls: { certPem: read("server.crt"), keyPem: read("server.key"), caPem: read("ca.crt") },
   logger,
+  ...(config.policyFile === undefined ? {} : { policy: await loadPolicy(config.policyFile) }),
   ...(config.denyList === undefined ? {} : { denyList: config.denyList }),
 });
 process.stdout.write(`listening on ${server.address.host}:${server.address.port}\n`);

@@ -9,31 +9,20 @@ import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { X509Certificate } from "node:crypto";
-import { Checks, client, type Pki, type ServerProcess } from "./harness.ts";
+import { Checks, answerOf, client, type Pki, type ServerProcess } from "./harness.ts";
 
 type Spawn = (script?: { denyList?: string }) => Promise<ServerProcess>;
-
-async function codeOf(call: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await call;
-    return { code: "OK", message: "" };
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return { code: Code[e.code], message: e.rawMessage };
-  }
-}
 
 /** Repeats `call` every 100 ms while it succeeds, for up to 5 s; its last outcome. */
 async function untilRefused(
   call: () => Promise<unknown>,
 ): Promise<{ code: string; message: string }> {
   const start = Date.now();
-  let got = await codeOf(call());
+  let got = await answerOf(call());
   while (got.code === "OK" && Date.now() - start < 5000) {
     await sleep(100);
-    got = await codeOf(call());
+    got = await answerOf(call());
   }
   return got;
 }
@@ -142,7 +131,7 @@ export async function tlsAudit(pki: Pki, root: string, spawnServer: Spawn): Prom
   const bob = client(pki, server.address, "bob");
   try {
     checks.check(
-      (await codeOf(alice.listJobs({}))).code === "OK",
+      (await answerOf(alice.listJobs({}))).code === "OK",
       "alice is served before revocation",
     );
     const serial = new X509Certificate(pki.clients.alice.certPem).serialNumber.toLowerCase();
@@ -154,7 +143,7 @@ export async function tlsAudit(pki: Pki, root: string, spawnServer: Spawn): Prom
       got.code === "Unauthenticated" && /revoked/.test(got.message),
       `serial revocation refuses alice (${got.code} ${got.message})`,
     );
-    checks.check((await codeOf(bob.listJobs({}))).code === "OK", "bob is still served");
+    checks.check((await answerOf(bob.listJobs({}))).code === "OK", "bob is still served");
     await writeFile(denyFile, `serial ${serial}\ncn bob\n`);
     const t1 = Date.now();
     const bobGot = await untilRefused(() => bob.listJobs({}));
@@ -166,15 +155,15 @@ export async function tlsAudit(pki: Pki, root: string, spawnServer: Spawn): Prom
     await writeFile(denyFile, "serial not-hex!\n");
     await sleep(1500);
     checks.check(
-      (await codeOf(bob.listJobs({}))).code === "Unauthenticated",
+      (await answerOf(bob.listJobs({}))).code === "Unauthenticated",
       "a malformed deny list keeps the previous one in force",
     );
     await writeFile(denyFile, "");
     const t2 = Date.now();
-    let back = await codeOf(alice.listJobs({}));
+    let back = await answerOf(alice.listJobs({}));
     while (back.code !== "OK" && Date.now() - t2 < 5000) {
       await sleep(100);
-      back = await codeOf(alice.listJobs({}));
+      back = await answerOf(alice.listJobs({}));
     }
     checks.check(back.code === "OK", "an emptied deny list serves alice again");
   } finally {
