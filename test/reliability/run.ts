@@ -10,6 +10,9 @@
  *   full-disk   the state directory on a small tmpfs that fills up
  *   load        200 jobs x 5 followers for 2 minutes, stops and starts mixed
  *   hostile     fork bomb, memory balloon, output flood, daemons, escapes
+ *   hostile-tenant  the hardening issues' attacks by a user on the server
+ *               and on other users: root-side code, path oracles, caps,
+ *               floods, revocation, leftovers, confinement (with figures)
  *
  * Environment: JOBWORKER_REL_SECTIONS=crash,drops (a subset),
  * JOBWORKER_REL_SEED, JOBWORKER_REL_REQUESTS (default 10000),
@@ -32,12 +35,13 @@ import {
   type SpawnOptions,
 } from "./harness.ts";
 import { HOSTILE_OUTPUT_CAP_BYTES, hostileJobs } from "./hostile-jobs.ts";
+import { hostileTenant } from "./hostile-tenant.ts";
 import { load } from "./load.ts";
 import { tlsAudit } from "./tls-audit.ts";
 
 const env = process.env;
 const sections = (
-  env["JOBWORKER_REL_SECTIONS"] ?? "bad-input,tls,crash,drops,full-disk,load,hostile"
+  env["JOBWORKER_REL_SECTIONS"] ?? "bad-input,tls,crash,drops,full-disk,load,hostile,hostile-tenant"
 ).split(",");
 const seed = Number(env["JOBWORKER_REL_SEED"] ?? String(Date.now() % 1_000_000));
 const requests = Number(env["JOBWORKER_REL_REQUESTS"] ?? "10000");
@@ -167,6 +171,7 @@ try {
     await server.stop();
     return checks;
   });
+  await section("hostile-tenant", () => hostileTenant(pki, serversOfSuite));
 } finally {
   for (const server of servers) await server.stop();
   for (const parent of cgroupParents) await removeCgroupParent(parent);
