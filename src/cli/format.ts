@@ -89,6 +89,7 @@ const LIMIT_ROWS: readonly (readonly [keyof LimitsJson, string, (value: number) 
   ["ioWriteBytesPerSecond", "io write", (v) => `${formatSize(v)}/s`],
   ["ioReadIopsPerSecond", "io read ops", (v) => `${v} IOPS`],
   ["ioWriteIopsPerSecond", "io write ops", (v) => `${v} IOPS`],
+  ["diskBytes", "disk", formatSize],
   ["cpuWeight", "cpu weight", (v) => `${v} (100 = normal)`],
   ["ioWeight", "io weight", (v) => `${v} (100 = normal)`],
 ];
@@ -118,6 +119,7 @@ export function formatUsage(usage: UsageJson): string {
     `cpu ${formatDuration(usage.cpuUsec / 1000)}`,
     `memory ${formatSize(usage.memoryCurrentBytes)} (peak ${formatSize(usage.memoryPeakBytes)})`,
     `io read ${formatSize(usage.ioReadBytes)}, write ${formatSize(usage.ioWriteBytes)}`,
+    `disk ${formatSize(usage.diskBytes)}`,
     `pids ${usage.pids}`,
   ].join(", ");
 }

@@ -28,6 +28,7 @@ export interface LimitsJson {
   ioWeight: number | null;
   ioReadIopsPerSecond: number | null;
   ioWriteIopsPerSecond: number | null;
+  diskBytes: number | null;
 }
 
 export interface UsageJson {
@@ -39,6 +40,7 @@ export interface UsageJson {
   ioWriteBytes: number;
   pids: number;
   oomKills: number;
+  diskBytes: number;
 }
 
 export interface JobJson {
@@ -120,6 +122,7 @@ function limitsJson(limits: Limits | undefined): LimitsJson {
     ioWeight: limits?.ioWeight ?? null,
     ioReadIopsPerSecond: optionalNumber(limits?.ioReadIopsPerSecond),
     ioWriteIopsPerSecond: optionalNumber(limits?.ioWriteIopsPerSecond),
+    diskBytes: optionalNumber(limits?.diskBytes),
   };
 }
 
@@ -133,6 +136,7 @@ function usageJson(usage: Usage | undefined): UsageJson {
     ioWriteBytes: Number(usage?.ioWriteBytes ?? 0n),
     pids: usage?.pids ?? 0,
     oomKills: usage?.oomKills ?? 0,
+    diskBytes: Number(usage?.diskBytes ?? 0n),
   };
 }
 

@@ -21,6 +21,7 @@ export const JOB_OPTIONS = {
   "io-write": { type: "string" },
   "io-read-iops": { type: "string" },
   "io-write-iops": { type: "string" },
+  disk: { type: "string" },
   pids: { type: "string" },
   "cpu-weight": { type: "string" },
   "io-weight": { type: "string" },
@@ -36,6 +37,7 @@ export const JOB_OPTIONS_HELP = `Limits (unset: the server's defaults):
   --io-write SIZE      disk write bandwidth per second, per disk
   --io-read-iops N     disk read operations per second, per disk
   --io-write-iops N    disk write operations per second, per disk
+  --disk SIZE          disk space: output plus scratch folder (no file larger)
   --pids N             most processes and threads at once
   --cpu-weight N       CPU share under contention, 1-10000 (100 = normal); never
                        caps an idle host
@@ -157,6 +159,7 @@ export function parseJobCommand(command: string, argv: readonly string[], env: N
       positiveInteger(values["io-write-iops"], "--io-write-iops"),
     );
   if (values.pids !== undefined) limits.pids = positiveInteger(values.pids, "--pids");
+  if (values.disk !== undefined) limits.diskBytes = BigInt(parseSize(values.disk, "--disk"));
   if (values["cpu-weight"] !== undefined)
     limits.cpuWeight = weight(values["cpu-weight"], "--cpu-weight");
   if (values["io-weight"] !== undefined)

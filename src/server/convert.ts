@@ -76,6 +76,7 @@ const U64_LIMITS = {
   ioWriteBytesPerSecond: "io_write_bytes_per_second",
   ioReadIopsPerSecond: "io_read_iops_per_second",
   ioWriteIopsPerSecond: "io_write_iops_per_second",
+  diskBytes: "disk_bytes",
 } as const satisfies Partial<Record<keyof Limits, string>>;
 
 /** The double and uint32 limits (number on both sides). */
@@ -159,6 +160,7 @@ export function jobToProto(status: JobStatus): Job {
       ioWriteBytes: u64(status.usage.ioWriteBytes),
       pids: status.usage.pids,
       oomKills: status.usage.oomKills,
+      diskBytes: BigInt(status.usage.diskBytes),
     },
     outputBytes: u64(status.outputBytes),
     stopOutcome:

@@ -370,14 +370,17 @@ function effectiveLimit(
 
 /**
  * What the worker enforces for this caller at the start itself: the allowed
- * programs (checked on the program the launcher found, after that lookup)
- * and the system call filter.
+ * programs (checked on the program the launcher found, after that lookup),
+ * the system call filter, and the caps on the user's running and queued jobs.
  */
 export function startPolicyFor(policy: Policy, who: Identity): StartPolicy {
   const { commands } = resolve(policy, who);
+  const { maxRunningJobs, maxQueuedJobs } = userCapsOf(policy, who);
   return {
     ...(commands === undefined ? {} : { allowedPrograms: commands }),
     caller: callerWords(who),
     unconfined: seccompModeOf(policy, who) === "unconfined",
+    ...(maxRunningJobs === undefined ? {} : { maxRunningJobs }),
+    ...(maxQueuedJobs === undefined ? {} : { maxQueuedJobs }),
   };
 }

@@ -6,11 +6,13 @@
 import { formatBytes } from "./limits.ts";
 import type { JobState, StopOutcome } from "./types.ts";
 
-export type StopCause = "request" | "timeout" | "output-cap" | "shutdown";
+export type StopCause = "request" | "timeout" | "output-cap" | "disk-limit" | "shutdown";
 
 /** The first stop asked for, and how far the escalation went. */
 export interface StopRecord {
   cause: StopCause;
+  /** What the stop's cause was about, in words ("exceeded its disk limit of 1 GiB (...)"). */
+  detail?: string;
   graceMs: number;
   /** "term": SIGTERM sent; "kill": the grace ran out and SIGKILL was sent. */
   stage: "pending" | "term" | "kill";
@@ -24,6 +26,7 @@ export interface EndFacts {
   timeoutMs: number | null;
   outputCapBytes: number;
   memoryLimitBytes: number | undefined;
+  diskLimitBytes: number | undefined;
   /** The file system of the state directory had no space left when the job
    * ended: its writes to the output file may have failed. */
   outputDiskFull: boolean;
@@ -88,7 +91,21 @@ function verdictOf(facts: EndFacts): EndVerdict {
           reason: `output exceeded the cap of ${formatBytes(facts.outputCapBytes)}: ${how}`,
           oomKilled,
         };
+      case "disk-limit":
+        return {
+          state: "failed",
+          reason: `${stop.detail ?? "exceeded its disk limit"}: ${how}`,
+          oomKilled,
+        };
     }
+  }
+  if (facts.signal === "SIGXFSZ" && facts.diskLimitBytes !== undefined) {
+    // RLIMIT_FSIZE: a file (or a sparse output) grew to the disk limit.
+    return {
+      state: "failed",
+      reason: `a file grew to its disk limit of ${formatBytes(facts.diskLimitBytes)}: ${exit}`,
+      oomKilled,
+    };
   }
   if (facts.exitCode === 0) {
     const note = oomKilled ? ` (the OOM killer killed ${facts.oomKills} of its processes)` : "";

@@ -1,17 +1,21 @@
 /**
  * Watches over one running job: its launcher process, its cgroup, its
- * timeout and output cap, and the escalating stop (SIGTERM to every
- * process, a grace period, then SIGKILL to the whole cgroup). When the
- * launcher exits it collects the final usage, empties and removes the
- * cgroup, and moves the job to its final state.
+ * timeout, its output cap and disk limit (disk-watch.ts), and the
+ * escalating stop (SIGTERM to every process, a grace period, then SIGKILL
+ * to the whole cgroup). When the launcher exits it collects the final
+ * usage, empties and removes the cgroup, and moves the job to its final
+ * state.
  */
 import { readFile, stat, statfs } from "node:fs/promises";
 import type { JobCgroup } from "./cgroup/driver.ts";
+import { DiskWatch, trimOutput, type DiskVerdict } from "./disk-watch.ts";
 import { decideEnd, stopOutcomeOf, type StopCause, type StopRecord } from "./end-reason.ts";
 import { JobError } from "./errors.ts";
+import { formatBytes } from "./limits.ts";
 import type { Job } from "./job.ts";
 import type { LaunchedJob, LaunchExit } from "./launcher.ts";
 import type { OutputNotifier } from "./output-notifier.ts";
+import { MAX_DEPTH, type TreeUsage } from "./tree-usage.ts";
 import { ZERO_USAGE, type Usage } from "./types.ts";
 
 export interface SupervisorOptions {
@@ -21,6 +25,10 @@ export interface SupervisorOptions {
   notifier: OutputNotifier;
   outputFile: string;
   outputCapBytes: number;
+  /** The job's scratch folder (counted against its disk limit), if it has one. */
+  scratchDir: string | undefined;
+  /** Measures a folder tree (the worker shares it between jobs). */
+  measure: (dir: string) => Promise<TreeUsage>;
   /** Grace period of a stop that does not name one. */
   defaultGraceMs: number;
   /** True when the launcher runs a PID-1 init in a new pid namespace. */
@@ -36,20 +44,27 @@ export class JobSupervisor {
   #usageRead: Promise<void> | undefined;
   #timeout: NodeJS.Timeout | undefined;
   readonly #done: Promise<void>;
-  #capCheck: Promise<void> | undefined;
+  readonly #disk: DiskWatch;
   #exited = false;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
     const { job, launched, notifier } = options;
-    const unsubscribe = notifier.onGrowth(() => {
-      this.#capCheck ??= this.#checkOutputCap()
-        .catch((err: unknown) => {
-          job.reportProblem("check the output size", err);
-        })
-        .finally(() => {
-          this.#capCheck = undefined;
+    const diskLimitBytes = job.snapshot().limits.diskBytes;
+    this.#disk = new DiskWatch({
+      outputFile: options.outputFile,
+      outputCapBytes: options.outputCapBytes,
+      diskLimitBytes,
+      scratchDir: options.scratchDir,
+      measure: options.measure,
+      onOver: (verdict) => {
+        this.#stopForDisk(verdict, diskLimitBytes).catch((err: unknown) => {
+          job.reportProblem("stop the job over its disk limit", err);
         });
+      },
+    });
+    const unsubscribe = notifier.onGrowth(() => {
+      this.#disk.outputGrew();
     });
     // "running" means exec'ed: the launcher says so on its status channel.
     const running = launched.started.then(
@@ -109,12 +124,16 @@ export class JobSupervisor {
    * request and then killed stays "stopped by request"); a later stop that
    * asks for a shorter grace kills at once. Resolves when the job has ended.
    */
-  async stop(cause: StopCause, graceMs = this.#options.defaultGraceMs): Promise<void> {
+  async stop(
+    cause: StopCause,
+    graceMs = this.#options.defaultGraceMs,
+    detail?: string,
+  ): Promise<void> {
     if (this.#stop !== undefined) {
       if (graceMs < this.#stop.graceMs && this.#stop.stage === "term") await this.#kill();
       return this.#done;
     }
-    this.#stop = { cause, graceMs, stage: "pending" };
+    this.#stop = { cause, graceMs, stage: "pending", ...(detail === undefined ? {} : { detail }) };
     // A job still starting is stopped as soon as its command runs (or fails to).
     await this.#options.launched.started.catch(() => undefined);
     if (this.#exited) return this.#done;
@@ -149,7 +168,9 @@ export class JobSupervisor {
         .usage()
         .then(
           (usage) => {
-            if (!this.#exited) this.#lastUsage = usage;
+            const { outputBytes, scratchBytes } = this.#disk.use;
+            if (!this.#exited)
+              this.#lastUsage = { ...usage, diskBytes: outputBytes + scratchBytes };
           },
           () => {
             // The cgroup may be going away as the job ends: keep the last sample.
@@ -201,10 +222,16 @@ export class JobSupervisor {
     }
   }
 
-  async #checkOutputCap(): Promise<void> {
-    const { outputFile, outputCapBytes } = this.#options;
-    const { size } = await stat(outputFile).catch(() => ({ size: 0 }));
-    if (size > outputCapBytes && this.#stop === undefined) await this.stop("output-cap", 0);
+  /** Over the output cap or the disk limit: no grace (it would only let the job write more). */
+  async #stopForDisk(verdict: DiskVerdict, limitBytes: number | undefined): Promise<void> {
+    if (this.#stop !== undefined) return;
+    if (verdict.over === "output-cap") return this.stop("output-cap", 0);
+    const limit = formatBytes(limitBytes ?? 0);
+    const detail =
+      verdict.over === "too-deep"
+        ? `its scratch folder nests folders more than ${MAX_DEPTH} deep, too deep to measure against its disk limit of ${limit}`
+        : `exceeded its disk limit of ${limit} (output ${formatBytes(verdict.use.outputBytes)}, scratch folder ${formatBytes(verdict.use.scratchBytes)})`;
+    return this.stop("disk-limit", 0, detail);
   }
 
   async #finish(exit: LaunchExit): Promise<void> {
@@ -216,8 +243,12 @@ export class JobSupervisor {
     await cgroup.killAll().catch((err: unknown) => {
       job.reportProblem("kill the processes left behind", err);
     });
+    await trimOutput(outputFile).catch((err: unknown) => {
+      job.reportProblem("free the space reserved past the end of the output", err);
+    });
     const usage = await cgroup.usage().catch(() => this.#lastUsage);
-    this.#lastUsage = { ...usage, pids: 0 };
+    const disk = await this.#disk.stop();
+    this.#lastUsage = { ...usage, pids: 0, diskBytes: disk.outputBytes + disk.scratchBytes };
     const spec = job.snapshot();
     const verdict = decideEnd({
       exitCode: exit.exitCode,
@@ -227,6 +258,7 @@ export class JobSupervisor {
       timeoutMs: spec.timeoutMs,
       outputCapBytes: this.#options.outputCapBytes,
       memoryLimitBytes: spec.limits.memoryBytes,
+      diskLimitBytes: spec.limits.diskBytes,
       outputDiskFull: await noSpaceLeft(outputFile),
     });
     const startFailure = await this.#options.launched.started.then(

@@ -9,6 +9,8 @@ import { LIMIT_NAMES, type LimitName, type Limits } from "./types.ts";
 export const MIN_MEMORY_BYTES = 4 * 1024 * 1024;
 /** The launcher and its PID-1 init are two of the job's processes. */
 export const MIN_PIDS = 4;
+/** Room for a small job's output and a few files. */
+export const MIN_DISK_BYTES = 1024 * 1024;
 /** Weights use cgroup v2's scale, 1-10000 (v1 values are converted). */
 export const MAX_WEIGHT = 10_000;
 
@@ -22,6 +24,7 @@ const LIMIT_WORDS: Record<LimitName, string> = {
   ioWeight: "io weight",
   ioReadIopsPerSecond: "disk read IOPS",
   ioWriteIopsPerSecond: "disk write IOPS",
+  diskBytes: "disk",
 };
 
 export function limitWords(name: LimitName): string {
@@ -34,6 +37,7 @@ export function formatLimit(name: LimitName, value: number): string {
     case "cpu":
       return `${value} ${value === 1 ? "core" : "cores"}`;
     case "memoryBytes":
+    case "diskBytes":
       return formatBytes(value);
     case "ioReadBytesPerSecond":
     case "ioWriteBytesPerSecond":
@@ -100,6 +104,12 @@ function rangeProblem(name: LimitName, value: number, hostCores: number): string
     case "pids":
       if (!Number.isSafeInteger(value)) return `must be a whole number, not ${value}`;
       if (value < MIN_PIDS) return `of ${value} is below the minimum of ${MIN_PIDS}`;
+      return undefined;
+    case "diskBytes":
+      if (!Number.isSafeInteger(value)) return `must be a whole number of bytes, not ${value}`;
+      if (value < MIN_DISK_BYTES) {
+        return `of ${formatBytes(value)} is below the minimum of ${formatBytes(MIN_DISK_BYTES)}`;
+      }
       return undefined;
   }
 }

@@ -36,8 +36,8 @@ export interface WorkerOptions {
   stateDir: string;
   /** Name of the parent cgroup all job cgroups live under. @default "jobworker" */
   cgroupParent?: string;
-  /** Limits applied where a job's spec is silent.
-   * @default { cpu: 1, memoryBytes: 1 GiB, pids: 1024 } (io unlimited) */
+  /** Limits applied where a job's spec is silent, each key over the built-in
+   * default. @default { cpu: 1, memoryBytes: 1 GiB, pids: 1024, diskBytes: 1 GiB } (io unlimited) */
   defaultLimits?: Limits;
   /** Limits no job may exceed (a request above one is refused).
    * @default { cpu: the host's cores } */
@@ -80,6 +80,13 @@ export interface ResolvedWorkerOptions {
 
 const GiB = 1024 ** 3;
 
+const BUILT_IN_DEFAULT_LIMITS: Readonly<Limits> = {
+  cpu: 1,
+  memoryBytes: GiB,
+  pids: 1024,
+  diskBytes: GiB,
+};
+
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
   const hostCores = availableParallelism();
   if (options.stateDir === "") {
@@ -89,7 +96,8 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/.test(cgroupParent)) {
     throw new JobError("invalid_argument", `cgroup parent "${cgroupParent}" is not a valid path`);
   }
-  const defaultLimits = options.defaultLimits ?? { cpu: 1, memoryBytes: GiB, pids: 1024 };
+  // Key by key: a default not given keeps the built-in one.
+  const defaultLimits = { ...BUILT_IN_DEFAULT_LIMITS, ...options.defaultLimits };
   const ceilings = { cpu: hostCores, ...options.ceilings };
   checkLimitValues(defaultLimits, hostCores, "default limit");
   checkLimitValues(ceilings, hostCores, "limit ceiling");

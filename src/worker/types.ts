@@ -22,9 +22,17 @@ export interface Limits {
   ioReadIopsPerSecond?: number;
   /** Disk write operations per second, per whole disk. */
   ioWriteIopsPerSecond?: number;
+  /** Disk space: the output's allocated bytes plus the scratch folder's (each
+   * file, folder or link counted as at least 4 KiB); also the largest any
+   * one file of the job may grow (RLIMIT_FSIZE). Not a cgroup limit: the
+   * worker measures and enforces it. */
+  diskBytes?: number;
 }
 
 export type LimitName = keyof Limits;
+
+/** The limits a cgroup enforces (all but the disk limit). */
+export type CgroupLimitName = Exclude<LimitName, "diskBytes">;
 
 export const LIMIT_NAMES: readonly LimitName[] = [
   "cpu",
@@ -36,7 +44,12 @@ export const LIMIT_NAMES: readonly LimitName[] = [
   "ioWeight",
   "ioReadIopsPerSecond",
   "ioWriteIopsPerSecond",
+  "diskBytes",
 ];
+
+export const CGROUP_LIMIT_NAMES: readonly CgroupLimitName[] = LIMIT_NAMES.filter(
+  (name): name is CgroupLimitName => name !== "diskBytes",
+);
 
 /** What a caller asks the worker to run. */
 export interface JobSpec {
@@ -66,6 +79,10 @@ export interface StartPolicy {
   caller?: string;
   /** Run the job without the default system call filter. @default false */
   unconfined?: boolean;
+  /** Jobs of this owner starting or running at once; more wait their turn. @default no cap */
+  maxRunningJobs?: number;
+  /** Jobs of this owner waiting in the queue; more are refused. @default no cap */
+  maxQueuedJobs?: number;
 }
 
 /**
@@ -104,7 +121,13 @@ export interface Usage {
   pids: number;
   /** Times the kernel's OOM killer killed a process of this job. */
   oomKills: number;
+  /** Disk space counted against the disk limit: the output's allocated
+   * bytes plus the scratch folder's, as last measured. */
+  diskBytes: number;
 }
+
+/** What a cgroup tells of a job's usage (the disk is measured apart). */
+export type CgroupUsage = Omit<Usage, "diskBytes">;
 
 export const ZERO_USAGE: Readonly<Usage> = {
   cpuUsec: 0,
@@ -115,6 +138,7 @@ export const ZERO_USAGE: Readonly<Usage> = {
   ioWriteBytes: 0,
   pids: 0,
   oomKills: 0,
+  diskBytes: 0,
 };
 
 /** Everything known about a job. Plain data: safe to serialize. */

@@ -4,9 +4,9 @@
  * of gRPC, TLS or users beyond the owner name a caller supplies.
  */
 import { randomUUID } from "node:crypto";
-import { chown, lstat, mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { chown, lstat, mkdir, open, readdir, readFile, rm, stat, statfs } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Admission } from "./admission.ts";
+import { Admission, type OwnerCaps } from "./admission.ts";
 import type { CgroupCapabilities, CgroupDriver } from "./cgroup/driver.ts";
 import { openCgroupDriver } from "./cgroup/detect.ts";
 import { isJobError, JobError } from "./errors.ts";
@@ -16,7 +16,7 @@ import { JobSupervisor } from "./job-supervisor.ts";
 import { Job } from "./job.ts";
 import { resolveAllowList, SERVER_SEARCH_PATH } from "./command-path.ts";
 import { launch } from "./launcher.ts";
-import { limitWords } from "./limits.ts";
+import { formatBytes, limitWords } from "./limits.ts";
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from "./options.ts";
 import { fromOsError } from "./os-errors.ts";
 import { OutputNotifier } from "./output-notifier.ts";
@@ -30,10 +30,13 @@ import {
   type JobState,
   type JobStatus,
   type LimitName,
+  type Limits,
   type ListFilter,
   type StartPolicy,
 } from "./types.ts";
+import { limitConcurrency } from "./limit-concurrency.ts";
 import { ScratchCleaner } from "./scratch-cleaner.ts";
+import { treeUsage } from "./tree-usage.ts";
 import { UidPool } from "./uid-pool.ts";
 import { claimUidRange, type RangeClaim } from "./uid-range-registry.ts";
 import { reportWorkerProblem } from "./worker-events.ts";
@@ -53,6 +56,9 @@ export interface WatchOptions {
 export const ORPHAN_REASON =
   "the server stopped while the job was running; it was killed when the server restarted";
 
+/** Scratch folder walks at once: each may hold up to MAX_DEPTH descriptors. */
+const MEASUREMENTS_AT_ONCE = 4;
+
 /** Shortest id prefix that names a job (as docker allows). */
 export const MIN_ID_PREFIX = 4;
 
@@ -68,6 +74,11 @@ async function openUids(
   const pool = await UidPool.open(options.uidRange, new StateDir(options.stateDir).uidPoolFile);
   for (const uid of claim.heldForOthers) pool.hold(uid);
   return { pool, claim };
+}
+
+/** The caps a policy sets on its owner's jobs in the queue. */
+function ownerCapsOf(policy: StartPolicy): OwnerCaps {
+  return { maxRunning: policy.maxRunningJobs, maxQueued: policy.maxQueuedJobs };
 }
 
 /** What a job needs to be launched (kept on disk while it is queued). */
@@ -87,7 +98,11 @@ export class Worker {
   /** Live output notifiers of jobs not yet ended (queued, starting, running). */
   readonly #notifiers = new Map<string, OutputNotifier>();
   readonly #supervisors = new Map<string, JobSupervisor>();
+  /** Stops asked for while a job was being set up, before its supervisor existed. */
+  readonly #pendingStops = new Map<string, number>();
   readonly #cleaner: ScratchCleaner;
+  /** Walks of scratch folders (disk limits), a few at a time whatever the jobs. */
+  readonly #measure = limitConcurrency(treeUsage, MEASUREMENTS_AT_ONCE);
   readonly #uidClaim: RangeClaim | undefined;
   #closing: Promise<void> | undefined;
   /** Records that could not be read at open (reported, never fatal). */
@@ -172,9 +187,12 @@ export class Worker {
   async start(spec: JobSpec, policy: StartPolicy = {}): Promise<JobStatus> {
     this.#assertOpen();
     const checked = checkSpec(spec, this.#options);
+    await this.#fitDiskLimit(checked.limits, spec.limits?.diskBytes !== undefined);
     const plan: LaunchPlan = { checked, notInForce: this.#limitsNotInForce(checked), policy };
     const reservation = this.#admission.reservationOf(checked.limits);
     this.#admission.checkCouldEverFit(reservation);
+    const caps = ownerCapsOf(policy);
+    this.#admission.checkQueueRoom(checked.owner, caps);
     const id = randomUUID();
     const created = Promise.withResolvers<Job>();
     // Rejected when the record cannot be written; only a queue callback
@@ -182,7 +200,8 @@ export class Worker {
     created.promise.catch(() => undefined);
     // Admission is decided synchronously, so the queue order is the order of
     // start calls; a job admitted later waits for its record to exist.
-    const admittedNow = this.#admission.enqueue(id, reservation, () => {
+    const request = { id, owner: checked.owner, reservation, caps };
+    const admittedNow = this.#admission.enqueue(request, () => {
       void created.promise.then(
         (job) => this.#startQueued(job),
         () => undefined,
@@ -225,7 +244,10 @@ export class Worker {
     if (job.state === "queued" && this.#admission.dequeue(id)) {
       await this.#endQueued(job, "stopped", "stopped by request before it started");
     }
-    await this.#supervisors.get(id)?.stop("request", graceMs);
+    const supervisor = this.#supervisors.get(id);
+    if (supervisor !== undefined) await supervisor.stop("request", graceMs);
+    // Admitted but still being set up: the stop waits for its supervisor.
+    else if (!job.ended) this.#pendingStops.set(id, graceMs);
     return job.whenEnded();
   }
 
@@ -390,8 +412,30 @@ export class Worker {
     return notInForce;
   }
 
+  /**
+   * A disk limit larger than the state directory's whole file system is
+   * refused when asked for, and lowered to it when it is the default (a
+   * small state disk must not make every default job impossible).
+   */
+  async #fitDiskLimit(limits: Limits, asked: boolean): Promise<void> {
+    const { diskBytes } = limits;
+    if (diskBytes === undefined) return;
+    const fs = await statfs(this.#stateDir.root).catch(() => undefined);
+    const total = fs === undefined ? Infinity : fs.blocks * fs.bsize;
+    if (diskBytes <= total) return;
+    if (!asked) {
+      limits.diskBytes = total;
+      return;
+    }
+    throw new JobError(
+      "resource_exhausted",
+      `the job asks for ${formatBytes(diskBytes)} of disk but the state directory's file system holds only ${formatBytes(total)}`,
+    );
+  }
+
   /** Forgets a job that never ran (its record could not be written or it failed to launch). */
   #forget(id: string): void {
+    this.#pendingStops.delete(id);
     this.#admission.dequeue(id);
     this.#admission.release(id);
     this.#notifiers.get(id)?.end();
@@ -461,9 +505,7 @@ export class Worker {
     // A closing worker starts nothing: the job stays queued for the next one.
     if (job.state !== "queued" || this.#closing !== undefined) return;
     try {
-      const plan = JSON.parse(
-        await readFile(this.#stateDir.requestFile(job.id), "utf8"),
-      ) as LaunchPlan;
+      const plan = await this.#readPlan(job.id);
       await job.transition("starting", { reason: "starting" });
       await this.#launch(job, plan, false);
       await rm(this.#stateDir.requestFile(job.id), { force: true });
@@ -476,6 +518,11 @@ export class Worker {
         },
       );
     }
+  }
+
+  /** The plan a queued job keeps on disk until it starts. */
+  async #readPlan(id: string): Promise<LaunchPlan> {
+    return JSON.parse(await readFile(this.#stateDir.requestFile(id), "utf8")) as LaunchPlan;
   }
 
   /**
@@ -511,10 +558,10 @@ export class Worker {
     if (notifier === undefined) throw new JobError("internal", `job ${id} has no output notifier`);
     const approve = await this.#programCheck(checked, policy);
     const uid = this.#uids?.acquire();
+    const scratch = checked.cwd === undefined ? this.#stateDir.scratchDir(id) : undefined;
     let cgroup;
     let launched;
     try {
-      const scratch = checked.cwd === undefined ? this.#stateDir.scratchDir(id) : undefined;
       if (scratch !== undefined) await this.#makeScratch(id, uid);
       cgroup = await this.#cgroups.create(id, checked.limits, notInForce);
       const output = await open(this.#stateDir.outputFile(id), "a", 0o600);
@@ -545,6 +592,9 @@ export class Worker {
           cgroupView: this.#cgroups.view,
           seccomp: policy.unconfined !== true,
           ...(approve === undefined ? {} : { approve }),
+          ...(checked.limits.diskBytes === undefined
+            ? {}
+            : { fileSizeLimitBytes: checked.limits.diskBytes }),
         });
       } finally {
         // The launcher has its own copy of the descriptor.
@@ -563,6 +613,8 @@ export class Worker {
       notifier,
       outputFile: this.#stateDir.outputFile(id),
       outputCapBytes: this.#options.outputCapBytes,
+      scratchDir: scratch,
+      measure: this.#measure,
       defaultGraceMs: this.#options.defaultGraceMs,
       hasInit: this.#options.isolation.pid,
       release: async () => {
@@ -572,6 +624,11 @@ export class Worker {
       },
     });
     this.#supervisors.set(id, supervisor);
+    const pendingGraceMs = this.#pendingStops.get(id);
+    if (pendingGraceMs !== undefined) {
+      this.#pendingStops.delete(id);
+      void supervisor.stop("request", pendingGraceMs);
+    }
     await supervisor.settled;
     // A request the launcher found wrong (no such program, a working
     // directory the job cannot enter, a program not allowed) is refused to
@@ -644,8 +701,14 @@ export class Worker {
     if (job.ended) return;
     if (job.state === "queued") {
       this.#watchOutput(job);
-      const reservation = this.#admission.reservationOf(status.limits);
-      const admittedNow = this.#admission.enqueue(status.id, reservation, () => {
+      const plan = await this.#readPlan(job.id).catch(() => undefined);
+      const request = {
+        id: status.id,
+        owner: status.owner,
+        reservation: this.#admission.reservationOf(status.limits),
+        caps: ownerCapsOf(plan?.policy ?? {}),
+      };
+      const admittedNow = this.#admission.enqueue(request, () => {
         void this.#startQueued(job);
       });
       if (admittedNow) void this.#startQueued(job);
@@ -656,7 +719,7 @@ export class Worker {
       const cgroup = await this.#cgroups.open(status.id);
       if (cgroup !== undefined) {
         await cgroup.killAll();
-        usage = { ...(await cgroup.usage()), pids: 0 };
+        usage = { ...usage, ...(await cgroup.usage()), pids: 0 };
         await cgroup.remove();
       }
     } catch (err) {

@@ -276,6 +276,7 @@ describe("run", () => {
       ioWeight: null,
       ioReadIopsPerSecond: 100,
       ioWriteIopsPerSecond: 50,
+      diskBytes: 1024 ** 3,
     });
     assert.deepEqual(job["limitsNotInForce"], []);
     assert.equal(job["timeoutMs"], 60_000);

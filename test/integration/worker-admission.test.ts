@@ -86,3 +86,71 @@ describe("admission", () => {
     for (const job of blockers) assert.equal((await again.status(job.id)).state, "stopped");
   });
 });
+
+describe("fairness between owners", () => {
+  let t: TestWorker;
+  before(async () => {
+    t = await openTestWorker({ capacity: { maxRunning: 1 } });
+  });
+  after(async () => {
+    await t.dispose();
+  });
+
+  // (The reliability suite's hostile-tenant section does it with 300.)
+  it("bob's first job waits behind one of alice's 40, not all of them; places are real", async () => {
+    const blocker = await t.worker.start({ command: "sleep", args: ["60"], owner: "carol" });
+    const alice = [];
+    for (let i = 0; i < 40; i++) {
+      alice.push(await t.worker.start({ command: "true", owner: "alice" }));
+    }
+    const bob = await t.worker.start({ command: "true", owner: "bob" });
+    assert.equal(bob.state, "queued");
+    assert.equal(bob.queuePosition, 2);
+    const places = (await t.worker.list({ states: ["queued"] })).map((job) => job.queuePosition);
+    assert.deepEqual(
+      places.sort((a, b) => (a ?? 0) - (b ?? 0)),
+      Array.from({ length: 41 }, (_, i) => i + 1),
+      "every queued job has its own place",
+    );
+    await t.worker.stop(blocker.id, { graceMs: 0 });
+    const bobEnded = await t.worker.wait(bob.id);
+    const secondOfAlice = await t.worker.status(alice[1]?.id ?? "");
+    assert.equal(bobEnded.state, "succeeded");
+    assert.ok(
+      secondOfAlice.startedAt === null || (bobEnded.startedAt ?? "") <= secondOfAlice.startedAt,
+      "bob started before alice's second job",
+    );
+    for (const job of alice) await t.worker.stop(job.id, { graceMs: 0 });
+  });
+
+  it("caps per owner: running jobs wait beyond maxRunningJobs; queued ones are refused beyond maxQueuedJobs", async () => {
+    const wide = await openTestWorker();
+    try {
+      const policy = { maxRunningJobs: 1, maxQueuedJobs: 2 };
+      const spec = { command: "sleep", args: ["30"], owner: "alice" };
+      const first = await wide.worker.start(spec, policy);
+      const second = await wide.worker.start(spec, policy);
+      const third = await wide.worker.start(spec, policy);
+      assert.deepEqual(
+        [first.state, second.state, third.state],
+        ["running", "queued", "queued"],
+        "the host has room; alice's cap holds her second job",
+      );
+      await assert.rejects(wide.worker.start(spec, policy), {
+        code: "resource_exhausted",
+        message:
+          "alice has 2 jobs waiting in the queue, the most allowed; wait for some to start or stop some",
+      });
+      const bob = await wide.worker.start({ ...spec, owner: "bob" }, policy);
+      assert.equal(bob.state, "running", "bob has his own caps");
+      await wide.worker.stop(first.id, { graceMs: 0 });
+      for (let i = 0; i < 500 && (await wide.worker.status(second.id)).state !== "running"; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal((await wide.worker.status(second.id)).state, "running");
+      for (const job of [second, third, bob]) await wide.worker.stop(job.id, { graceMs: 0 });
+    } finally {
+      await wide.dispose();
+    }
+  });
+});

@@ -50,7 +50,12 @@ describe("limits on the real kernel", () => {
 
   it("limits in force are in the status, defaults filled in", async () => {
     const job = await t.worker.start({ command: "true", owner: "alice", limits: { cpu: 0.5 } });
-    assert.deepEqual(job.limits, { cpu: 0.5, memoryBytes: 1024 * MiB, pids: 1024 });
+    assert.deepEqual(job.limits, {
+      cpu: 0.5,
+      memoryBytes: 1024 * MiB,
+      pids: 1024,
+      diskBytes: 1024 * MiB,
+    });
     assert.deepEqual(job.limitsNotInForce, []);
   });
 });

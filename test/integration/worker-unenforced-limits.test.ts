@@ -89,7 +89,13 @@ describe("limits the host cannot enforce", () => {
     );
     assert.deepEqual(result, {
       state: "succeeded",
-      limits: { cpu: 1, memoryBytes: 1024 ** 3, ioWriteBytesPerSecond: 1048576, pids: 1024 },
+      limits: {
+        cpu: 1,
+        memoryBytes: 1024 ** 3,
+        ioWriteBytesPerSecond: 1048576,
+        pids: 1024,
+        diskBytes: 1024 ** 3,
+      },
       notInForce: ["ioWriteBytesPerSecond"],
     });
   });

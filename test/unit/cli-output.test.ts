@@ -56,6 +56,7 @@ describe("jobToJson", () => {
         ioWeight: null,
         ioReadIopsPerSecond: null,
         ioWriteIopsPerSecond: null,
+        diskBytes: null,
       },
       limitsNotInForce: [],
       timeoutMs: null,
@@ -68,6 +69,7 @@ describe("jobToJson", () => {
         ioWriteBytes: 0,
         pids: 2,
         oomKills: 0,
+        diskBytes: 0,
       },
       outputBytes: 12,
       envNames: [],
@@ -231,7 +233,7 @@ describe("formatting", () => {
       }),
     );
     const lines = formatLimits(job);
-    assert.equal(lines.length, 10);
+    assert.equal(lines.length, 11);
     assert.match(lines[0] ?? "", /^ {2}limit +requested +effective$/);
     const text = formatStatus(job);
     assert.match(text, /^ {2}cpu +0\.5 cores +in force$/m);

@@ -10,6 +10,7 @@ const base: EndFacts = {
   timeoutMs: null,
   outputCapBytes: 1024 ** 3,
   memoryLimitBytes: 64 * 1024 * 1024,
+  diskLimitBytes: 1024 ** 3,
   outputDiskFull: false,
 };
 
@@ -24,6 +25,24 @@ describe("how a job ended", () => {
     assert.equal(decideEnd({ ...base, exitCode: 3 }).state, "failed");
     const segv = decideEnd({ ...base, exitCode: null, signal: "SIGSEGV" });
     assert.deepEqual(segv, { state: "failed", reason: "killed by SIGSEGV", oomKilled: false });
+  });
+
+  it("the disk limit: stopped over it, or a file that grew to it (SIGXFSZ)", () => {
+    const detail = "exceeded its disk limit of 1 GiB (output 4 KiB, scratch folder 1.2 GiB)";
+    const over = decideEnd({
+      ...base,
+      exitCode: null,
+      signal: "SIGKILL",
+      stop: { cause: "disk-limit", detail, graceMs: 0, stage: "kill" },
+    });
+    assert.deepEqual(over, {
+      state: "failed",
+      reason: `${detail}: killed with SIGKILL (no grace period)`,
+      oomKilled: false,
+    });
+    const grew = decideEnd({ ...base, exitCode: null, signal: "SIGXFSZ" });
+    assert.equal(grew.reason, "a file grew to its disk limit of 1 GiB: killed by SIGXFSZ");
+    assert.equal(grew.state, "failed");
   });
 
   it("OOM comes from the kernel's counter, not from SIGKILL alone", () => {

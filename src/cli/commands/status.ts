@@ -28,7 +28,7 @@ The JSON object has: id, owner, command, args, state (queued, starting,
 running, succeeded, failed, stopped), queuePosition, exitCode, signal,
 oomKilled, reason, pid, uid, createdAt, startedAt, endedAt, limits {cpu,
 memoryBytes, ioReadBytesPerSecond, ioWriteBytesPerSecond, pids, cpuWeight,
-ioWeight, ioReadIopsPerSecond, ioWriteIopsPerSecond}, limitsNotInForce,
+ioWeight, ioReadIopsPerSecond, ioWriteIopsPerSecond, diskBytes}, limitsNotInForce,
 timeoutMs, usage, outputBytes, envNames, cwd, stopOutcome (already-ended,
 never-started, terminated, force-ended); null where a value is not set.
 `;

@@ -8,7 +8,7 @@
  */
 import { JobError } from "../errors.ts";
 import type { CgroupView } from "../launcher.ts";
-import type { LimitName, Limits, Usage } from "../types.ts";
+import type { CgroupLimitName, CgroupUsage, LimitName, Limits } from "../types.ts";
 import { limitEveryDisk, probeIoThrottles } from "./block-devices.ts";
 import {
   makeCgroupDir,
@@ -43,7 +43,7 @@ import { ignoredWeightReason, type StateDiskLookup } from "./state-disk.ts";
 export const V1_CONTROLLERS = ["cpu", "cpuacct", "memory", "blkio", "pids", "freezer"] as const;
 export type V1Controller = (typeof V1_CONTROLLERS)[number];
 
-const CONTROLLER_OF: Readonly<Record<LimitName, V1Controller>> = {
+const CONTROLLER_OF: Readonly<Record<CgroupLimitName, V1Controller>> = {
   cpu: "cpu",
   memoryBytes: "memory",
   ioReadBytesPerSecond: "blkio",
@@ -202,7 +202,10 @@ async function probe(
   stateDisk: StateDiskLookup,
 ): Promise<CgroupCapabilities["unenforceable"]> {
   const unenforceable: CgroupCapabilities["unenforceable"] = {};
-  for (const [limit, controller] of Object.entries(CONTROLLER_OF) as [LimitName, V1Controller][]) {
+  for (const [limit, controller] of Object.entries(CONTROLLER_OF) as [
+    CgroupLimitName,
+    V1Controller,
+  ][]) {
     if (parents[controller] === undefined) {
       unenforceable[limit] = `the ${controller} controller is not mounted (cgroup v1)`;
     }
@@ -320,7 +323,7 @@ class V1JobCgroup implements JobCgroup {
     this.procsFiles = this.#dirs.map((dir) => `${dir}/cgroup.procs`);
   }
 
-  async usage(): Promise<Usage> {
+  async usage(): Promise<CgroupUsage> {
     const { cpu, cpuacct, memory, blkio, pids } = this.#folders;
     const [cpuNs, cpuStat, memoryCurrent, memoryPeak, serviceBytes, pidCount, oomControl] =
       await Promise.all([

@@ -8,7 +8,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { JobError } from "../errors.ts";
 import { errnoOf, fromOsError } from "../os-errors.ts";
-import type { LimitName, Limits, Usage } from "../types.ts";
+import type { CgroupLimitName, CgroupUsage, LimitName, Limits } from "../types.ts";
 import { limitEveryDisk, probeIoThrottles } from "./block-devices.ts";
 import {
   makeCgroupDir,
@@ -41,7 +41,7 @@ import { ignoredWeightReason, ioCostEnabled, type StateDiskLookup } from "./stat
 /** The controllers our limits need, enabled for the parent's children. */
 const CONTROLLERS = ["cpu", "memory", "io", "pids"] as const;
 
-const CONTROLLER_OF: Readonly<Record<LimitName, string>> = {
+const CONTROLLER_OF: Readonly<Record<CgroupLimitName, string>> = {
   cpu: "cpu",
   memoryBytes: "memory",
   ioReadBytesPerSecond: "io",
@@ -96,7 +96,10 @@ export class CgroupV2Driver implements CgroupDriver {
     await makeCgroupDir(parentDir);
     const enabled = await enableControllers(options.mountPoint, options.parent);
     const unenforceable: CgroupCapabilities["unenforceable"] = {};
-    for (const [limit, controller] of Object.entries(CONTROLLER_OF) as [LimitName, string][]) {
+    for (const [limit, controller] of Object.entries(CONTROLLER_OF) as [
+      CgroupLimitName,
+      string,
+    ][]) {
       if (!enabled.has(controller)) {
         unenforceable[limit] =
           `the ${controller} controller is not enabled in ${parentDir}/cgroup.subtree_control`;
@@ -303,7 +306,7 @@ class V2JobCgroup implements JobCgroup {
     this.procsFiles = [`${dir}/cgroup.procs`];
   }
 
-  async usage(): Promise<Usage> {
+  async usage(): Promise<CgroupUsage> {
     const dir = this.#dir;
     const [cpuStat, memoryCurrent, memoryPeak, ioStat, pids, oomKills] = await Promise.all([
       readOptional(`${dir}/cpu.stat`),

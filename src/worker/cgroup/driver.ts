@@ -4,7 +4,7 @@
  * launcher must join, usage, and a kill that reaches every process.
  */
 import type { CgroupView } from "../launcher.ts";
-import type { LimitName, Limits, Usage } from "../types.ts";
+import type { CgroupUsage, LimitName, Limits } from "../types.ts";
 
 export type CgroupMode = "v1" | "v2";
 
@@ -49,7 +49,7 @@ export interface JobCgroup {
   readonly jobId: string;
   /** The `cgroup.procs` files the launcher writes its PID to (one per v1 hierarchy). */
   readonly procsFiles: readonly string[];
-  usage(): Promise<Usage>;
+  usage(): Promise<CgroupUsage>;
   /** PIDs of every process in the cgroup. */
   pids(): Promise<number[]>;
   /** Sends `signal` to every process in the cgroup (once, no escalation). */

@@ -3,7 +3,7 @@
  * names that become cgroup folder names.
  */
 import { JobError } from "../errors.ts";
-import { LIMIT_NAMES, type LimitName, type Limits } from "../types.ts";
+import { CGROUP_LIMIT_NAMES, type LimitName, type Limits } from "../types.ts";
 import type { CgroupCapabilities } from "./driver.ts";
 
 /** CFS period: 100 ms, the kernel's default, used for v1 and v2 alike. */
@@ -75,12 +75,12 @@ export const IO_THROTTLES = [
 ] as const satisfies readonly { name: LimitName; v1File: string; v2Key: string }[];
 
 /**
- * The limits to write: those set and not skipped, each checked to be a
- * positive finite number (integers for all but CPU).
+ * The limits to write: the cgroup's own, set and not skipped, each checked
+ * to be a positive finite number (integers for all but CPU).
  */
 export function limitsToWrite(limits: Limits, skip: readonly LimitName[]): Limits {
   const out: Limits = {};
-  for (const name of LIMIT_NAMES) {
+  for (const name of CGROUP_LIMIT_NAMES) {
     const value = limits[name];
     if (value === undefined || skip.includes(name)) continue;
     const written = name === "cpu" ? value : Math.floor(value);

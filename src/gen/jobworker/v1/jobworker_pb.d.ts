@@ -85,6 +85,14 @@ export declare type Limits = Message<"jobworker.v1.Limits"> & {
    * @generated from field: optional uint64 io_write_iops_per_second = 9;
    */
   ioWriteIopsPerSecond?: bigint | undefined;
+
+  /**
+   * Disk space in bytes: the output's allocated bytes plus the scratch
+   * folder's; also the largest any one file of the job may grow.
+   *
+   * @generated from field: optional uint64 disk_bytes = 10;
+   */
+  diskBytes?: bigint | undefined;
 };
 
 /**
@@ -138,6 +146,14 @@ export declare type Usage = Message<"jobworker.v1.Usage"> & {
    * @generated from field: uint32 oom_kills = 8;
    */
   oomKills: number;
+
+  /**
+   * Disk space counted against the disk limit: the output's allocated bytes
+   * plus the scratch folder's, as last measured.
+   *
+   * @generated from field: uint64 disk_bytes = 9;
+   */
+  diskBytes: bigint;
 };
 
 /**
