@@ -52,7 +52,7 @@ export function checkExecSize(
     if (bytes > MAX_ARG_STRLEN) {
       throw new JobError(
         "invalid_argument",
-        `${what} is ${formatBytes(bytes - 1)} long; the kernel takes at most ${formatBytes(MAX_ARG_STRLEN - 1)} per argument or environment variable`,
+        `${what} is ${formatBytes(bytes - 1)} long; the kernel takes at most ${MAX_ARG_STRLEN - 1} bytes per argument or environment variable`,
       );
     }
     total += bytes + POINTER_BYTES;
