@@ -93,11 +93,11 @@ print("ftruncate", r, os.strerror(ctypes.get_errno()) if r else "ok", flush=True
     await assert.rejects(stat(job.cwd), { code: "ENOENT" }, "and its folder is gone");
   });
 
-  it("a million empty files are not free: each counts as a 4 KiB block", async () => {
+  it("empty files are not free: each counts as a 4 KiB block", async () => {
     const job = await t.worker.start({
       owner: "mallory",
       limits: { diskBytes: 8 * MiB },
-      ...python(`for i in range(100000): open(f"e{i}", "w").close()
+      ...python(`for i in range(4000): open(f"e{i}", "w").close()
 import time; time.sleep(30)`),
     });
     const ended = await t.worker.wait(job.id);
