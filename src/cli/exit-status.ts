@@ -10,21 +10,21 @@ import type { JobJson } from "./job-json.ts";
 
 const SIGNAL_NUMBERS: Readonly<Record<string, number>> = constants.signals;
 
-export function jobExitStatus(job: Pick<JobJson, "exitCode" | "signal" | "reason">): number {
+export function jobExitStatus(job: Pick<JobJson, "exitCode" | "signal" | "endCause">): number {
   if (job.exitCode !== null) return job.exitCode;
   if (job.signal !== null) {
     const number = SIGNAL_NUMBERS[job.signal];
     return number === undefined ? 1 : 128 + number;
   }
-  if (job.reason.startsWith("could not start")) return 127;
+  if (job.endCause === "start-failed") return 127;
   return 1;
 }
 
 /**
  * Whether a finished job's end deserves a line on stderr after its output:
- * anything but "it exited with code N by itself" (which its output and the
- * exit status already tell).
+ * anything but "it exited by itself" (which its output and the exit status
+ * already tell).
  */
-export function endNeedsExplaining(job: Pick<JobJson, "state" | "reason">): boolean {
-  return !(job.state === "succeeded" || /^exited with code \d+$/.test(job.reason));
+export function endNeedsExplaining(job: Pick<JobJson, "state" | "endCause">): boolean {
+  return !(job.state === "succeeded" || job.endCause === "exited");
 }

@@ -6,6 +6,7 @@
  */
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
+  EndCause,
   JobState,
   StopOutcome,
   type Job,
@@ -70,7 +71,34 @@ export interface JobJson {
   cwd: string | null;
   /** How a stop (by request, timeout, output cap, shutdown) ended the job; null when none did. */
   stopOutcome: StopOutcomeName | null;
+  /** Why the job ended; null until it has (or when the server did not say). */
+  endCause: EndCauseName | null;
 }
+
+export type EndCauseName =
+  | "start-failed"
+  | "exited"
+  | "signaled"
+  | "oom"
+  | "timeout"
+  | "output-cap"
+  | "disk-limit"
+  | "disk-full"
+  | "stopped"
+  | "server-restart";
+
+const END_CAUSE_NAMES: ReadonlyMap<EndCause, EndCauseName> = new Map([
+  [EndCause.START_FAILED, "start-failed"],
+  [EndCause.EXITED, "exited"],
+  [EndCause.SIGNALED, "signaled"],
+  [EndCause.OOM, "oom"],
+  [EndCause.TIMEOUT, "timeout"],
+  [EndCause.OUTPUT_CAP, "output-cap"],
+  [EndCause.DISK_LIMIT, "disk-limit"],
+  [EndCause.DISK_FULL, "disk-full"],
+  [EndCause.STOPPED, "stopped"],
+  [EndCause.SERVER_RESTART, "server-restart"],
+]);
 
 const STATE_NAMES: ReadonlyMap<JobState, JobStateName> = new Map([
   [JobState.QUEUED, "queued"],
@@ -167,6 +195,7 @@ export function jobToJson(job: Job): JobJson {
     envNames: [...job.envNames],
     cwd: job.cwd === "" ? null : job.cwd,
     stopOutcome: stopOutcomeName(job.stopOutcome),
+    endCause: END_CAUSE_NAMES.get(job.endCause) ?? null,
   };
 }
 

@@ -7,6 +7,7 @@ import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   JobState as ProtoJobState,
   StopOutcome as ProtoStopOutcome,
+  EndCause as ProtoEndCause,
   JobSchema,
   LimitsSchema,
   type Job,
@@ -21,6 +22,7 @@ import {
   type JobStatus,
   type Limits,
   type StopOutcome,
+  type EndCause,
 } from "../worker/index.ts";
 
 const STATE_TO_PROTO: Readonly<Record<JobState, ProtoJobState>> = {
@@ -37,10 +39,23 @@ const STATE_FROM_PROTO = new Map<ProtoJobState, JobState>(
 );
 
 const STOP_OUTCOME_TO_PROTO: Readonly<Record<StopOutcome, ProtoStopOutcome>> = {
+  "already-ended": ProtoStopOutcome.ALREADY_ENDED,
   "never-started": ProtoStopOutcome.NEVER_STARTED,
-  "before-signal": ProtoStopOutcome.ALREADY_ENDED,
   terminated: ProtoStopOutcome.TERMINATED,
-  killed: ProtoStopOutcome.FORCE_ENDED,
+  "force-ended": ProtoStopOutcome.FORCE_ENDED,
+};
+
+const END_CAUSE_TO_PROTO: Readonly<Record<EndCause, ProtoEndCause>> = {
+  "start-failed": ProtoEndCause.START_FAILED,
+  exited: ProtoEndCause.EXITED,
+  signaled: ProtoEndCause.SIGNALED,
+  oom: ProtoEndCause.OOM,
+  timeout: ProtoEndCause.TIMEOUT,
+  "output-cap": ProtoEndCause.OUTPUT_CAP,
+  "disk-limit": ProtoEndCause.DISK_LIMIT,
+  "disk-full": ProtoEndCause.DISK_FULL,
+  stopped: ProtoEndCause.STOPPED,
+  "server-restart": ProtoEndCause.SERVER_RESTART,
 };
 
 /**
@@ -167,6 +182,8 @@ export function jobToProto(status: JobStatus): Job {
       status.stopOutcome === null
         ? ProtoStopOutcome.UNSPECIFIED
         : STOP_OUTCOME_TO_PROTO[status.stopOutcome],
+    endCause:
+      status.endCause === null ? ProtoEndCause.UNSPECIFIED : END_CAUSE_TO_PROTO[status.endCause],
   });
   if (status.exitCode !== null) job.exitCode = status.exitCode;
   if (status.queuePosition !== null) job.queuePosition = status.queuePosition;

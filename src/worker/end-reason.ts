@@ -4,7 +4,7 @@
  * status, and the kernel's OOM-kill counter (not guessed from SIGKILL).
  */
 import { formatBytes } from "./limits.ts";
-import type { JobState, StopOutcome } from "./types.ts";
+import type { EndCause, JobState, StopOutcome } from "./types.ts";
 
 export type StopCause = "request" | "timeout" | "output-cap" | "disk-limit" | "shutdown";
 
@@ -34,14 +34,23 @@ export interface EndFacts {
 
 export interface EndVerdict {
   state: Extract<JobState, "succeeded" | "failed" | "stopped">;
+  cause: EndCause;
   reason: string;
   oomKilled: boolean;
 }
 
 const OUTCOME_OF_STAGE: Readonly<Record<StopRecord["stage"], StopOutcome>> = {
-  pending: "before-signal",
+  pending: "already-ended",
   term: "terminated",
-  kill: "killed",
+  kill: "force-ended",
+};
+
+const CAUSE_OF_STOP: Readonly<Record<StopCause, EndCause>> = {
+  request: "stopped",
+  shutdown: "stopped",
+  timeout: "timeout",
+  "output-cap": "output-cap",
+  "disk-limit": "disk-limit",
 };
 
 export function stopOutcomeOf(stop: StopRecord | undefined): StopOutcome | null {
@@ -59,41 +68,52 @@ export const OUTPUT_DISK_FULL_NOTE =
 
 export function decideEnd(facts: EndFacts): EndVerdict {
   const verdict = verdictOf(facts);
-  return facts.outputDiskFull
-    ? { ...verdict, reason: `${verdict.reason} (${OUTPUT_DISK_FULL_NOTE})` }
-    : verdict;
+  const { state, reason, oomKilled } = verdict;
+  const cause = verdict.cause ?? (facts.signal !== null ? "signaled" : "exited");
+  // A full state disk outweighs how the job ended by itself: its output may be missing.
+  if (facts.outputDiskFull) {
+    const fullCause = facts.stop === undefined ? "disk-full" : cause;
+    return { state, cause: fullCause, reason: `${reason} (${OUTPUT_DISK_FULL_NOTE})`, oomKilled };
+  }
+  return { state, cause, reason, oomKilled };
 }
 
-function verdictOf(facts: EndFacts): EndVerdict {
+/** The verdict; `cause` left out where the exit status alone decides it. */
+function verdictOf(facts: EndFacts): Omit<EndVerdict, "cause"> & { cause?: EndCause } {
   const oomKilled = facts.oomKills > 0;
   const exit = describeExit(facts.exitCode, facts.signal);
   const { stop } = facts;
   if (stop !== undefined) {
     const how = howStopped(stop, exit);
+    const cause = CAUSE_OF_STOP[stop.cause];
     switch (stop.cause) {
       case "request":
-        return { state: "stopped", reason: `stopped by request: ${how}`, oomKilled };
+        return { state: "stopped", cause, reason: `stopped by request: ${how}`, oomKilled };
       case "shutdown":
         return {
           state: "stopped",
+          cause,
           reason: `stopped because the server shut down: ${how}`,
           oomKilled,
         };
       case "timeout":
         return {
           state: "failed",
+          cause,
           reason: `timed out after ${formatDuration(facts.timeoutMs ?? 0)}: ${how}`,
           oomKilled,
         };
       case "output-cap":
         return {
           state: "failed",
+          cause,
           reason: `output exceeded the cap of ${formatBytes(facts.outputCapBytes)}: ${how}`,
           oomKilled,
         };
       case "disk-limit":
         return {
           state: "failed",
+          cause,
           reason: `${stop.detail ?? "exceeded its disk limit"}: ${how}`,
           oomKilled,
         };
@@ -103,6 +123,7 @@ function verdictOf(facts: EndFacts): EndVerdict {
     // RLIMIT_FSIZE: a file (or a sparse output) grew to the disk limit.
     return {
       state: "failed",
+      cause: "disk-limit",
       reason: `a file grew to its disk limit of ${formatBytes(facts.diskLimitBytes)}: ${exit}`,
       oomKilled,
     };
@@ -114,7 +135,7 @@ function verdictOf(facts: EndFacts): EndVerdict {
   if (oomKilled) {
     const limit =
       facts.memoryLimitBytes === undefined ? "" : ` (limit ${formatBytes(facts.memoryLimitBytes)})`;
-    return { state: "failed", reason: `out of memory${limit}: ${exit}`, oomKilled };
+    return { state: "failed", cause: "oom", reason: `out of memory${limit}: ${exit}`, oomKilled };
   }
   return { state: "failed", reason: exit, oomKilled };
 }

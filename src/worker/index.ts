@@ -27,5 +27,6 @@ export {
   type ListFilter,
   type StartPolicy,
   type StopOutcome,
+  type EndCause,
   type Usage,
 } from "./types.ts";

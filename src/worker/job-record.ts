@@ -14,7 +14,7 @@ import { open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fromOsError } from "./os-errors.ts";
 import type { StateDir } from "./state-dir.ts";
-import { isFinalState, type JobStatus } from "./types.ts";
+import { isFinalState, type JobStatus, type Usage } from "./types.ts";
 
 const RECORD_VERSION = 1;
 
@@ -109,5 +109,20 @@ function parseRecord(text: string, id: string): JobStatus {
   if (parsed.version !== RECORD_VERSION || job?.id !== id) {
     throw new Error(`record of job ${id} has an unknown format`);
   }
-  return job;
+  return upgrade(job);
+}
+
+/** Names older servers wrote, as they read now (a record is never rewritten for it). */
+const OLD_STOP_OUTCOMES: Readonly<Record<string, JobStatus["stopOutcome"]>> = {
+  "before-signal": "already-ended",
+  killed: "force-ended",
+};
+
+/** A record of an earlier version of this format: fields added since filled in. */
+function upgrade(job: JobStatus): JobStatus {
+  const outcome = OLD_STOP_OUTCOMES[job.stopOutcome ?? ""] ?? job.stopOutcome;
+  // Before end causes were recorded: unknown (the reason still says it).
+  const endCause = (job as Partial<JobStatus>).endCause ?? null;
+  const usage = { ...job.usage, diskBytes: (job.usage as Partial<Usage>).diskBytes ?? 0 };
+  return { ...job, stopOutcome: outcome, endCause, usage };
 }

@@ -284,6 +284,7 @@ export class JobSupervisor {
       usage: this.#lastUsage,
       outputBytes,
       stopOutcome: stopOutcomeOf(this.#stop),
+      endCause: startFailure === undefined ? verdict.cause : "start-failed",
     });
     // Last: a follower that reaches the end of the output sees the job ended.
     notifier.end();

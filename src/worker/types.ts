@@ -177,15 +177,58 @@ export interface JobStatus {
   outputBytes: number;
   /** How a stop (by request, timeout, output cap or shutdown) ended the job; null when none did. */
   stopOutcome: StopOutcome | null;
+  /** Why the job ended, as data (the reason says it in words); null until it has. */
+  endCause: EndCause | null;
 }
 
 /**
- * What a stop came to: the job `never-started` (it was queued), ended
- * `before-signal` (on its own, before SIGTERM went out), `terminated`
- * (ended after SIGTERM, within the grace period) or was `killed` (SIGKILL
- * after the grace period: "force ended").
+ * What a stop came to: the job `never-started` (it was queued), had
+ * `already-ended` (on its own, before SIGTERM went out), was `terminated`
+ * (ended after SIGTERM, within the grace period) or `force-ended` (SIGKILL,
+ * after the grace period or with none). One vocabulary for the library,
+ * the API and the CLI.
  */
-export type StopOutcome = "never-started" | "before-signal" | "terminated" | "killed";
+export type StopOutcome = "already-ended" | "never-started" | "terminated" | "force-ended";
+
+export const STOP_OUTCOMES: readonly StopOutcome[] = [
+  "already-ended",
+  "never-started",
+  "terminated",
+  "force-ended",
+];
+
+/**
+ * Why a job ended. `start-failed`: its command never ran; `exited` and
+ * `signaled`: it ended by itself; `oom`: the kernel's OOM killer ended it;
+ * `timeout`, `output-cap`, `disk-limit`: the server stopped it for going
+ * past one; `disk-full`: the state directory's disk filled up, so its
+ * output may be missing; `stopped`: a stop request (or the server's
+ * shutdown); `server-restart`: it was running when the server died.
+ */
+export type EndCause =
+  | "start-failed"
+  | "exited"
+  | "signaled"
+  | "oom"
+  | "timeout"
+  | "output-cap"
+  | "disk-limit"
+  | "disk-full"
+  | "stopped"
+  | "server-restart";
+
+export const END_CAUSES: readonly EndCause[] = [
+  "start-failed",
+  "exited",
+  "signaled",
+  "oom",
+  "timeout",
+  "output-cap",
+  "disk-limit",
+  "disk-full",
+  "stopped",
+  "server-restart",
+];
 
 /** Filter for `Worker.list`. */
 export interface ListFilter {

@@ -485,6 +485,7 @@ export class Worker {
         usage: ZERO_USAGE,
         outputBytes: 0,
         stopOutcome: null,
+        endCause: null,
       },
       this.#stateDir.recordFile(id),
     );
@@ -546,6 +547,7 @@ export class Worker {
       reason,
       endedAt: new Date().toISOString(),
       stopOutcome: state === "stopped" ? "never-started" : null,
+      endCause: state === "stopped" ? "stopped" : "start-failed",
     });
     notifier?.end();
   }
@@ -729,6 +731,7 @@ export class Worker {
     }
     await job.transition("failed", {
       reason: ORPHAN_REASON,
+      endCause: "server-restart",
       endedAt: new Date().toISOString(),
       usage,
       outputBytes: await this.#outputSize(status.id),

@@ -41,6 +41,7 @@ const JOB_KEYS = [
   "queuePosition",
   "uid",
   "stopOutcome",
+  "endCause",
 ];
 
 let server: CliServer;

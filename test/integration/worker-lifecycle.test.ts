@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ORPHAN_REASON, type JobStatus } from "../../src/worker/index.ts";
@@ -137,6 +137,7 @@ describe("job lifecycle", () => {
       stopped.reason,
       "stopped by request: killed with SIGKILL after the 500 ms grace period",
     );
+    assert.deepEqual([stopped.stopOutcome, stopped.endCause], ["force-ended", "stopped"]);
     assert.ok(took >= 450, `stop took ${took} ms: the grace period was not given`);
     assert.deepEqual(await hostPidsRunning("sleep\0" + "300"), [], "the detached daemon died too");
   });
@@ -151,6 +152,7 @@ describe("job lifecycle", () => {
     const ended = await t.worker.wait(job.id);
     assert.equal(ended.state, "failed");
     assert.match(ended.reason, /^timed out after 300 ms: ended after SIGTERM/);
+    assert.equal(ended.endCause, "timeout");
   });
 
   it("output past the cap stops the job with a clear reason", async () => {
@@ -162,6 +164,7 @@ describe("job lifecycle", () => {
     const ended = await t.worker.wait(job.id);
     assert.equal(ended.state, "failed");
     assert.match(ended.reason, /^output exceeded the cap of 1 MiB/);
+    assert.equal(ended.endCause, "output-cap");
     assert.ok(ended.outputBytes > 1024 * 1024);
   });
 
@@ -197,6 +200,23 @@ describe("job lifecycle", () => {
     const status = await again.status(job.id);
     assert.equal(status.state, "succeeded");
     assert.equal((await collectOutput(again.output(job.id))).toString(), "kept\n");
+  });
+
+  it("a record written by an older server reads in today's words", async () => {
+    const job = await t.worker.start({ command: "true", owner: "carol" });
+    await t.worker.wait(job.id);
+    const file = join(t.stateDir, "jobs", job.id, "record.json");
+    const stored = JSON.parse(await readFile(file, "utf8")) as { job: Record<string, unknown> };
+    // As a server before end causes and the one stop-outcome vocabulary wrote it.
+    delete stored.job["endCause"];
+    stored.job["stopOutcome"] = "before-signal";
+    delete (stored.job["usage"] as Record<string, unknown>)["diskBytes"];
+    await writeFile(file, JSON.stringify(stored));
+    const status = await (await t.reopen()).status(job.id);
+    assert.deepEqual(
+      [status.stopOutcome, status.endCause, status.usage.diskBytes],
+      ["already-ended", null, 0],
+    );
   });
 });
 
@@ -250,6 +270,7 @@ describe("a job left running by a server that died", () => {
       const status = await worker.status(id);
       assert.equal(status.state, "failed");
       assert.equal(status.reason, ORPHAN_REASON);
+      assert.equal(status.endCause, "server-restart");
       assert.equal((await collectOutput(worker.output(id))).toString(), "begun\n");
     } finally {
       await t.dispose();

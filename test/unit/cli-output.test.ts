@@ -13,7 +13,7 @@ import {
   formatTable,
   timeAgo,
 } from "../../src/cli/format.ts";
-import { jobToJson } from "../../src/cli/job-json.ts";
+import { jobToJson, type EndCauseName } from "../../src/cli/job-json.ts";
 
 describe("jobToJson", () => {
   it("gives camelCase keys, lowercase states, numbers and null where unset", () => {
@@ -75,6 +75,7 @@ describe("jobToJson", () => {
       envNames: [],
       cwd: null,
       stopOutcome: null,
+      endCause: null,
     });
   });
 
@@ -137,43 +138,24 @@ describe("jobToJson", () => {
 });
 
 describe("jobExitStatus", () => {
-  it("follows the shell: the code, 128+N for a signal, 127 for could not start", () => {
-    assert.equal(jobExitStatus({ exitCode: 0, signal: null, reason: "" }), 0);
-    assert.equal(jobExitStatus({ exitCode: 3, signal: null, reason: "" }), 3);
-    assert.equal(jobExitStatus({ exitCode: null, signal: "SIGKILL", reason: "" }), 137);
-    assert.equal(jobExitStatus({ exitCode: null, signal: "SIGTERM", reason: "" }), 143);
-    assert.equal(
-      jobExitStatus({
-        exitCode: null,
-        signal: null,
-        reason: "could not start: No such file or directory",
-      }),
-      127,
-    );
-    assert.equal(
-      jobExitStatus({ exitCode: null, signal: null, reason: "could not set up the job" }),
-      1,
-    );
+  it("follows the shell: the code, 128+N for a signal, 127 when the command never ran", () => {
+    const exit = (exitCode: number | null, signal: string | null, endCause: EndCauseName | null) =>
+      jobExitStatus({ exitCode, signal, endCause });
+    assert.equal(exit(0, null, "exited"), 0);
+    assert.equal(exit(3, null, "exited"), 3);
+    assert.equal(exit(null, "SIGKILL", "stopped"), 137);
+    assert.equal(exit(null, "SIGTERM", "signaled"), 143);
+    assert.equal(exit(null, null, "start-failed"), 127);
+    assert.equal(exit(null, null, null), 1, "a server that did not say");
   });
 
   it("explains every end but a plain exit", () => {
-    assert.equal(endNeedsExplaining({ state: "succeeded", reason: "exited with code 0" }), false);
-    assert.equal(endNeedsExplaining({ state: "failed", reason: "exited with code 3" }), false);
-    assert.equal(endNeedsExplaining({ state: "failed", reason: "killed by SIGKILL" }), true);
-    assert.equal(
-      endNeedsExplaining({
-        state: "failed",
-        reason: "out of memory (limit 1 MiB): killed by SIGKILL",
-      }),
-      true,
-    );
-    assert.equal(
-      endNeedsExplaining({
-        state: "stopped",
-        reason: "stopped by request: ended after SIGTERM (exited with code 0)",
-      }),
-      true,
-    );
+    assert.equal(endNeedsExplaining({ state: "succeeded", endCause: "exited" }), false);
+    assert.equal(endNeedsExplaining({ state: "failed", endCause: "exited" }), false);
+    for (const cause of ["signaled", "oom", "stopped", "timeout", "start-failed"] as const) {
+      assert.equal(endNeedsExplaining({ state: "failed", endCause: cause }), true, cause);
+    }
+    assert.equal(endNeedsExplaining({ state: "failed", endCause: null }), true);
   });
 });
 

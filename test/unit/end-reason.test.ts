@@ -18,13 +18,19 @@ describe("how a job ended", () => {
   it("exit 0 succeeds, other exits and signals fail", () => {
     assert.deepEqual(decideEnd(base), {
       state: "succeeded",
+      cause: "exited",
       reason: "exited with code 0",
       oomKilled: false,
     });
     assert.equal(decideEnd({ ...base, exitCode: 3 }).reason, "exited with code 3");
     assert.equal(decideEnd({ ...base, exitCode: 3 }).state, "failed");
     const segv = decideEnd({ ...base, exitCode: null, signal: "SIGSEGV" });
-    assert.deepEqual(segv, { state: "failed", reason: "killed by SIGSEGV", oomKilled: false });
+    assert.deepEqual(segv, {
+      state: "failed",
+      cause: "signaled",
+      reason: "killed by SIGSEGV",
+      oomKilled: false,
+    });
   });
 
   it("the disk limit: stopped over it, or a file that grew to it (SIGXFSZ)", () => {
@@ -37,12 +43,14 @@ describe("how a job ended", () => {
     });
     assert.deepEqual(over, {
       state: "failed",
+      cause: "disk-limit",
       reason: `${detail}: killed with SIGKILL (no grace period)`,
       oomKilled: false,
     });
     const grew = decideEnd({ ...base, exitCode: null, signal: "SIGXFSZ" });
     assert.equal(grew.reason, "a file grew to its disk limit of 1 GiB: killed by SIGXFSZ");
     assert.equal(grew.state, "failed");
+    assert.equal(grew.cause, "disk-limit");
   });
 
   it("OOM comes from the kernel's counter, not from SIGKILL alone", () => {
@@ -51,6 +59,7 @@ describe("how a job ended", () => {
     const oom = decideEnd({ ...killed, oomKills: 1 });
     assert.deepEqual(oom, {
       state: "failed",
+      cause: "oom",
       reason: "out of memory (limit 64 MiB): killed by SIGKILL",
       oomKilled: true,
     });
@@ -65,6 +74,7 @@ describe("how a job ended", () => {
     });
     assert.deepEqual(term, {
       state: "stopped",
+      cause: "stopped",
       reason: "stopped by request: ended after SIGTERM (killed by SIGTERM)",
       oomKilled: false,
     });
@@ -83,6 +93,7 @@ describe("how a job ended", () => {
       stop: { cause: "timeout", graceMs: 10_000, stage: "term" },
     });
     assert.equal(timeout.state, "failed");
+    assert.equal(timeout.cause, "timeout");
     assert.equal(
       timeout.reason,
       "timed out after 1500 ms: ended after SIGTERM (killed by SIGTERM)",
@@ -97,17 +108,19 @@ describe("how a job ended", () => {
       cap.reason,
       "output exceeded the cap of 1 GiB: killed with SIGKILL (no grace period)",
     );
+    assert.equal(cap.cause, "output-cap");
     const shutdown = decideEnd({
       ...base,
       exitCode: 143,
       stop: { cause: "shutdown", graceMs: 10_000, stage: "term" },
     });
-    assert.deepEqual(shutdown.state, "stopped");
+    assert.deepEqual([shutdown.state, shutdown.cause], ["stopped", "stopped"]);
   });
 
   it("a full state disk is said after the reason, whatever the state", () => {
     assert.deepEqual(decideEnd({ ...base, exitCode: 1, outputDiskFull: true }), {
       state: "failed",
+      cause: "disk-full",
       reason: `exited with code 1 (${OUTPUT_DISK_FULL_NOTE})`,
       oomKilled: false,
     });

@@ -311,6 +311,14 @@ export declare type Job = Message<"jobworker.v1.Job"> & {
    * @generated from field: jobworker.v1.StopOutcome stop_outcome = 23;
    */
   stopOutcome: StopOutcome;
+
+  /**
+   * Why the job ended; UNSPECIFIED until it has (or for a job recorded by
+   * an older server).
+   *
+   * @generated from field: jobworker.v1.EndCause end_cause = 24;
+   */
+  endCause: EndCause;
 };
 
 /**
@@ -726,6 +734,93 @@ export enum StopOutcome {
  * Describes the enum jobworker.v1.StopOutcome.
  */
 export declare const StopOutcomeSchema: GenEnum<StopOutcome>;
+
+/**
+ * EndCause says why a job ended, as data (Job.reason says it in words).
+ *
+ * @generated from enum jobworker.v1.EndCause
+ */
+export enum EndCause {
+  /**
+   * @generated from enum value: END_CAUSE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The command never ran (not found, not allowed, a setup step failed).
+   *
+   * @generated from enum value: END_CAUSE_START_FAILED = 1;
+   */
+  START_FAILED = 1,
+
+  /**
+   * It exited by itself (exit_code says with what).
+   *
+   * @generated from enum value: END_CAUSE_EXITED = 2;
+   */
+  EXITED = 2,
+
+  /**
+   * A signal it did not get from a stop ended it (signal says which).
+   *
+   * @generated from enum value: END_CAUSE_SIGNALED = 3;
+   */
+  SIGNALED = 3,
+
+  /**
+   * The kernel's OOM killer ended it (over its memory limit).
+   *
+   * @generated from enum value: END_CAUSE_OOM = 4;
+   */
+  OOM = 4,
+
+  /**
+   * Stopped for running past its timeout.
+   *
+   * @generated from enum value: END_CAUSE_TIMEOUT = 5;
+   */
+  TIMEOUT = 5,
+
+  /**
+   * Stopped for writing past the output cap.
+   *
+   * @generated from enum value: END_CAUSE_OUTPUT_CAP = 6;
+   */
+  OUTPUT_CAP = 6,
+
+  /**
+   * Stopped, or a file refused, for going past its disk limit.
+   *
+   * @generated from enum value: END_CAUSE_DISK_LIMIT = 7;
+   */
+  DISK_LIMIT = 7,
+
+  /**
+   * The state directory's disk filled up: its output may be missing.
+   *
+   * @generated from enum value: END_CAUSE_DISK_FULL = 8;
+   */
+  DISK_FULL = 8,
+
+  /**
+   * Stopped by a stop request or the server's shutdown.
+   *
+   * @generated from enum value: END_CAUSE_STOPPED = 9;
+   */
+  STOPPED = 9,
+
+  /**
+   * It was running when the server died; killed when the server restarted.
+   *
+   * @generated from enum value: END_CAUSE_SERVER_RESTART = 10;
+   */
+  SERVER_RESTART = 10,
+}
+
+/**
+ * Describes the enum jobworker.v1.EndCause.
+ */
+export declare const EndCauseSchema: GenEnum<EndCause>;
 
 /**
  * JobService runs and controls jobs.
