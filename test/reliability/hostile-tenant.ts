@@ -88,7 +88,7 @@ async function onMainServer(
     checks.report(
       server.alive() && probe.errorCount() === 0,
       `bob's job and status calls through all of it: ${probe.errorCount()} failed calls; ` +
-        `server pid ${server.pid} ${server.alive() ? "alive" : "EXITED"}`,
+        `p50/p99 ms by attack: ${probe.table()}; server pid ${server.pid} ${server.alive() ? "alive" : "EXITED"}`,
     );
     reportServerLog(checks, server);
     // Last, as it kills the server under bob's job.

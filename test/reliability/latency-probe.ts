@@ -34,6 +34,17 @@ export class LatencyProbe {
     this.#state.phase = name;
   }
 
+  /** "phase p50/p99" for every phase so far, in order. */
+  table(): string {
+    return [...this.#samples.keys()]
+      .map((phase) => {
+        const samples = this.#samples.get(phase) ?? [];
+        const ms = (p: number): string => percentile(samples, p).toFixed(0);
+        return `${phase} ${ms(50)}/${ms(99)}`;
+      })
+      .join(", ");
+  }
+
   /** Failed calls in every phase. */
   errorCount(): number {
     return [...this.#errors.values()].reduce((sum, list) => sum + list.length, 0);

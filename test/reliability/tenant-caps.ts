@@ -10,6 +10,9 @@ import { answerOf, client, fdCount, until, type Answer } from "./harness.ts";
 import { outputText, start } from "./job-calls.ts";
 import type { Tenancy } from "./tenant-context.ts";
 
+/** bob's latencies while the attack is on. */
+const PHASE = "mallory at her caps";
+
 const CONNECTIONS = 40;
 const STREAMS = 400;
 
@@ -39,7 +42,7 @@ export async function streamAndConnectionCaps(t: Tenancy): Promise<void> {
   });
   await until(async () => (await outputText(t.mallory, job.id)) !== "", 5000);
   const fdsBefore = await fdCount(t.server.pid);
-  t.probe.phase("caps");
+  t.probe.phase(PHASE);
 
   const held: JobClient[] = [t.mallory];
   const refusedConnections: Answer[] = [];
@@ -119,8 +122,8 @@ export async function streamAndConnectionCaps(t: Tenancy): Promise<void> {
       `her slots back ${back ? `${backMs} ms after she let go` : "NOT within 5 s"}`,
   );
   t.checks.report(
-    bobOk === 20 && t.probe.errors("caps").length === 0 && t.probe.p99("caps") < 1000,
+    bobOk === 20 && t.probe.errors(PHASE).length === 0 && t.probe.p99(PHASE) < 1000,
     `bob while mallory is at her caps: a new connection and ${bobOk} of 20 streams opened; ` +
-      `his status calls ${t.probe.summary("caps")} (baseline ${t.probe.summary("baseline")})`,
+      `his status calls ${t.probe.summary(PHASE)} (baseline ${t.probe.summary("baseline")})`,
   );
 }

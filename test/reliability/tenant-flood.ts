@@ -12,6 +12,9 @@ import type { FloodInput, FloodSummary } from "../integration/handshake-flood.ts
 import { REPO, client, latencySummary, percentile } from "./harness.ts";
 import type { Tenancy } from "./tenant-context.ts";
 
+/** bob's latencies while the attack is on. */
+const PHASE = "during the flood";
+
 const FLOODER = join(REPO, "test/integration/handshake-flood.ts");
 
 function flood(input: FloodInput): Promise<FloodSummary> {
@@ -49,7 +52,7 @@ export async function handshakeFlood(t: Tenancy): Promise<void> {
   const before: number[] = [];
   for (let i = 0; i < 20; i++) before.push(await newConnectionCall(t));
   const logBefore = t.server.log().split("\n").length;
-  t.probe.phase("flood");
+  t.probe.phase(PHASE);
   const attack = flood({
     host: "127.0.0.1",
     port: t.server.port,
@@ -92,8 +95,8 @@ export async function handshakeFlood(t: Tenancy): Promise<void> {
       `${lines.length} log lines meanwhile (${refusals.length} about refusals)`,
   );
   t.checks.report(
-    failures.length === 0 && t.probe.errors("flood").length === 0,
+    failures.length === 0 && t.probe.errors(PHASE).length === 0,
     `bob during the flood: new-connection calls ${latencySummary(during)}${failures.length === 0 ? "" : `, ${failures.length} FAILED (${failures[0] ?? ""})`} ` +
-      `(before: ${latencySummary(before)}); status calls on his open connection ${t.probe.summary("flood")}`,
+      `(before: ${latencySummary(before)}); status calls on his open connection ${t.probe.summary(PHASE)}`,
   );
 }

@@ -11,6 +11,9 @@ import { cliEnv, spawnCli } from "./cli-process.ts";
 import { start } from "./job-calls.ts";
 import type { Tenancy } from "./tenant-context.ts";
 
+/** bob's latencies while the attack is on. */
+const PHASE = "mallory revoked";
+
 /** Reads a stream to its end; resolves with how it ended and when. */
 async function endOf(
   stream: AsyncIterable<unknown>,
@@ -40,7 +43,7 @@ export async function revocation(t: Tenancy): Promise<void> {
     10_000,
   );
 
-  t.probe.phase("revocation");
+  t.probe.phase(PHASE);
   const changed = Date.now();
   await writeFile(t.denyList, "# mallory's laptop was stolen\ncn mallory\n");
   const deadline = new Promise<undefined>((resolve) => setTimeout(resolve, 10_000, undefined));
@@ -70,8 +73,8 @@ export async function revocation(t: Tenancy): Promise<void> {
       `after ${ms(c)} ("${cliWords}"); a new call: ${newCall.code} "${newCall.message}"`,
   );
   t.checks.report(
-    t.probe.errors("revocation").length === 0,
-    `bob meanwhile: status calls ${t.probe.summary("revocation")}`,
+    t.probe.errors(PHASE).length === 0,
+    `bob meanwhile: status calls ${t.probe.summary(PHASE)}`,
   );
 
   if (c === undefined) cli.child.kill("SIGKILL");
