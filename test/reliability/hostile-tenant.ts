@@ -9,8 +9,8 @@
  * The main server has the default policy (mallory at the default per-user
  * caps) and a deny list. A second one hands out a single job uid (so a
  * later job must get an earlier one's uid) and allows mallory only "echo".
- * Disk limits and fair admission are separate sections (tenant-disk.ts,
- * tenant-fairness.ts).
+ * Disk limits and fair admission have a server each, with the policy they
+ * need (tenant-disk.ts, tenant-fairness.ts).
  */
 import { chmod, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -41,6 +41,8 @@ import {
   scratchLeft,
   tmpAcrossRestart,
 } from "./tenant-leftovers.ts";
+import { diskLimits } from "./tenant-disk.ts";
+import { fairAdmission } from "./tenant-fairness.ts";
 import { revocation } from "./tenant-revocation.ts";
 import { oversizedRequests, pathOracle, preloadThroughCli } from "./tenant-root-side.ts";
 import { sparseOutputTail } from "./tenant-tail.ts";
@@ -52,6 +54,8 @@ export async function hostileTenant(pki: Pki, servers: Servers): Promise<Checks>
   try {
     await onMainServer(pki, servers, checks, visibleDir);
     await onOneUidServer(pki, servers, checks, visibleDir);
+    await diskLimits(pki, servers, checks);
+    await fairAdmission(pki, servers, checks);
   } finally {
     await rm(visibleDir, { recursive: true, force: true });
   }

@@ -12,16 +12,10 @@
  *   hostile     fork bomb, memory balloon, output flood, daemons, escapes
  *   hostile-tenant  the hardening issues' attacks by a user on the server
  *               and on other users: root-side code, path oracles, caps,
- *               floods, revocation, leftovers, confinement (with figures)
+ *               floods, revocation, leftovers, confinement, disk, the
+ *               queue (with figures)
  *
- * Not in the default run until the product has what they check (issue 14.3,
- * being built): they fail on a server without it.
- *
- *   hostile-tenant-fairness  bob's place behind 300 of mallory's queued jobs,
- *                            per-user caps on running and queued jobs
- *
- * Environment: JOBWORKER_REL_SECTIONS=crash,drops (a subset; name the one
- * above to run it),
+ * Environment: JOBWORKER_REL_SECTIONS=crash,drops (a subset),
  * JOBWORKER_REL_SEED, JOBWORKER_REL_REQUESTS (default 10000),
  * JOBWORKER_REL_STREAMS (default 10000), JOBWORKER_REL_LOAD_SECONDS
  * (default 120), JOBWORKER_REL_LOG_DIR (keep every server's log there).
@@ -43,7 +37,6 @@ import {
 } from "./harness.ts";
 import { HOSTILE_OUTPUT_CAP_BYTES, hostileJobs } from "./hostile-jobs.ts";
 import { hostileTenant } from "./hostile-tenant.ts";
-import { fairAdmission } from "./tenant-fairness.ts";
 import { load } from "./load.ts";
 import { tlsAudit } from "./tls-audit.ts";
 
@@ -58,8 +51,6 @@ const DEFAULT_SECTIONS = [
   "hostile",
   "hostile-tenant",
 ];
-/** Run only when named (see above); move each into DEFAULT_SECTIONS once the product passes it. */
-const AWAITING_PRODUCT = ["hostile-tenant-fairness"];
 const sections = env["JOBWORKER_REL_SECTIONS"]?.split(",") ?? DEFAULT_SECTIONS;
 const seed = Number(env["JOBWORKER_REL_SEED"] ?? String(Date.now() % 1_000_000));
 const requests = Number(env["JOBWORKER_REL_REQUESTS"] ?? "10000");
@@ -190,7 +181,6 @@ try {
     return checks;
   });
   await section("hostile-tenant", () => hostileTenant(pki, serversOfSuite));
-  await section("hostile-tenant-fairness", () => fairAdmission(pki, serversOfSuite));
 } finally {
   for (const server of servers) await server.stop();
   for (const parent of cgroupParents) await removeCgroupParent(parent);
@@ -201,8 +191,4 @@ const failures = results.flatMap((r) => r.failures.map((f) => `${r.section}: ${f
 console.log(`\n=== summary (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 for (const r of results) console.log(`  ${r.failures.length === 0 ? "ok  " : "FAIL"} ${r.section}`);
 for (const f of failures) console.log(`  - ${f}`);
-const awaiting = AWAITING_PRODUCT.filter((name) => !sections.includes(name));
-if (awaiting.length > 0) {
-  console.log(`  (not run, awaiting the product: ${awaiting.join(", ")})`);
-}
 process.exit(failures.length === 0 ? 0 : 1);
