@@ -9,7 +9,8 @@
 import { JobError } from "../errors.ts";
 import type { CgroupView } from "../launcher.ts";
 import type { CgroupLimitName, CgroupUsage, LimitName, Limits } from "../types.ts";
-import { limitEveryDisk, probeIoThrottles } from "./block-devices.ts";
+import { applySettings } from "./apply-settings.ts";
+import { probeIoThrottles } from "./block-devices.ts";
 import {
   makeCgroupDir,
   makeJobDir,
@@ -25,16 +26,14 @@ import {
   writeCgroupFile,
   writeSetting,
 } from "./cgroup-files.ts";
+import { BFQ_WEIGHT_FILE, v1Settings } from "./cgroup-settings.ts";
 import type { CgroupCapabilities, CgroupDriver, JobCgroup, ParentLimits } from "./driver.ts";
 import {
   CPU_PERIOD_USEC,
-  IO_THROTTLES,
+  cgroupLimits,
   checkJobId,
   cpuQuotaUsec,
-  cpuWeightToShares,
-  ioWeightToBfq,
   jobLimitsToWrite,
-  limitsToWrite,
   probeCgroupName,
 } from "./limit-values.ts";
 import { ignoredWeightReason, type StateDiskLookup } from "./state-disk.ts";
@@ -74,9 +73,6 @@ export interface CgroupV1Options {
 
 /** The parent's folder in each hierarchy, by controller. */
 type Folders = Partial<Record<V1Controller, string>>;
-
-/** v1's only io weight the kernel still honours: BFQ's (CFQ left in Linux 5.0). */
-const BFQ_WEIGHT_FILE = "blkio.bfq.weight";
 
 export class CgroupV1Driver implements CgroupDriver {
   readonly mode = "v1";
@@ -118,7 +114,10 @@ export class CgroupV1Driver implements CgroupDriver {
         await makeJobDir(dir, jobId);
         created.push(dir);
       }
-      await writeLimits(folders, jobId, toWrite);
+      const memory = folders.memory;
+      const swapAccounting =
+        memory !== undefined && (await pathExists(`${memory}/memory.memsw.limit_in_bytes`));
+      await applySettings(v1Settings(toWrite, { swapAccounting }), folderIn(folders, jobId), jobId);
     } catch (err) {
       await removeCgroupDirs(created).catch(() => undefined);
       throw err;
@@ -136,7 +135,7 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async setParentLimits(limits: ParentLimits): Promise<void> {
-    const { cpu, memoryBytes, pids } = limitsToWrite(limits, []);
+    const { cpu, memoryBytes, pids } = cgroupLimits(limits, []);
     const parents = this.#parents;
     const folder = (controller: V1Controller, total: number | undefined): string | undefined => {
       const dir = parents[controller];
@@ -261,53 +260,18 @@ async function ioWeightProblem(
   return undefined;
 }
 
-async function writeLimits(folders: Folders, jobId: string, limits: Limits): Promise<void> {
-  const folder = (controller: V1Controller): string => {
-    const dir = folders[controller];
+/** A job's folder in each hierarchy a setting names ("cpu", "memory", ...). */
+function folderIn(folders: Folders, jobId: string): (hierarchy: string) => string {
+  return (hierarchy) => {
+    const dir = folders[hierarchy as V1Controller];
     if (dir === undefined) {
       throw new JobError(
         "failed_precondition",
-        `could not limit job ${jobId}: the ${controller} controller is not mounted`,
+        `could not limit job ${jobId}: the ${hierarchy} controller is not mounted`,
       );
     }
     return dir;
   };
-  const set = (controller: V1Controller, file: string, value: string) =>
-    writeSetting(
-      `${folder(controller)}/${file}`,
-      value,
-      `set ${file} of job ${jobId} to "${value}"`,
-    );
-  if (limits.cpu !== undefined) {
-    await set("cpu", "cpu.cfs_period_us", String(CPU_PERIOD_USEC));
-    await set("cpu", "cpu.cfs_quota_us", String(cpuQuotaUsec(limits.cpu)));
-  }
-  if (limits.cpuWeight !== undefined) {
-    await set("cpu", "cpu.shares", String(cpuWeightToShares(limits.cpuWeight)));
-  }
-  if (limits.memoryBytes !== undefined) {
-    const bytes = String(limits.memoryBytes);
-    // The kernel keeps memsw >= limit at every step: the RAM limit goes first.
-    await set("memory", "memory.limit_in_bytes", bytes);
-    // RAM + swap capped at the same number: no swap on top. Without swap
-    // accounting the file is absent (capabilities() reports that when swap is on).
-    if (await pathExists(`${folder("memory")}/memory.memsw.limit_in_bytes`)) {
-      await set("memory", "memory.memsw.limit_in_bytes", bytes);
-    }
-  }
-  for (const { name, v1File } of IO_THROTTLES) {
-    const rate = limits[name];
-    if (rate === undefined) continue;
-    const path = `${folder("blkio")}/${v1File}`;
-    await limitEveryDisk(`${v1File} of job ${jobId}`, (device) =>
-      writeCgroupFile(path, `${device.majorMinor} ${rate}`),
-    );
-  }
-  if (limits.ioWeight !== undefined) {
-    // The group's default weight, for every disk BFQ schedules.
-    await set("blkio", BFQ_WEIGHT_FILE, String(ioWeightToBfq(limits.ioWeight)));
-  }
-  if (limits.pids !== undefined) await set("pids", "pids.max", String(limits.pids));
 }
 
 class V1JobCgroup implements JobCgroup {

@@ -9,7 +9,8 @@ import { watch, type FSWatcher } from "node:fs";
 import { JobError } from "../errors.ts";
 import { errnoOf, fromOsError } from "../os-errors.ts";
 import type { CgroupLimitName, CgroupUsage, LimitName, Limits } from "../types.ts";
-import { limitEveryDisk, probeIoThrottles } from "./block-devices.ts";
+import { applySettings } from "./apply-settings.ts";
+import { probeIoThrottles } from "./block-devices.ts";
 import {
   makeCgroupDir,
   makeJobDir,
@@ -25,15 +26,15 @@ import {
   writeCgroupFile,
   writeSetting,
 } from "./cgroup-files.ts";
+import { v2Settings } from "./cgroup-settings.ts";
 import type { CgroupCapabilities, CgroupDriver, JobCgroup, ParentLimits } from "./driver.ts";
 import {
   CPU_PERIOD_USEC,
-  IO_THROTTLES,
+  cgroupLimits,
   checkJobId,
   cpuQuotaUsec,
   ioWeightToBfq,
   jobLimitsToWrite,
-  limitsToWrite,
   probeCgroupName,
 } from "./limit-values.ts";
 import { ignoredWeightReason, ioCostEnabled, type StateDiskLookup } from "./state-disk.ts";
@@ -118,7 +119,10 @@ export class CgroupV2Driver implements CgroupDriver {
     const dir = `${this.#parentDir}/${jobId}`;
     await makeJobDir(dir, jobId);
     try {
-      await writeLimits(dir, jobId, toWrite, this.#ioWeight);
+      const swapAccounting = await pathExists(`${dir}/memory.swap.max`);
+      const ioWeight = this.#ioWeight;
+      const settings = v2Settings(toWrite, { swapAccounting, ...(ioWeight && { ioWeight }) });
+      await applySettings(settings, () => dir, jobId);
     } catch (err) {
       await removeCgroupDirs([dir]).catch(() => undefined);
       throw err;
@@ -133,7 +137,7 @@ export class CgroupV2Driver implements CgroupDriver {
   }
 
   async setParentLimits(limits: ParentLimits): Promise<void> {
-    const { cpu, memoryBytes, pids } = limitsToWrite(limits, []);
+    const { cpu, memoryBytes, pids } = cgroupLimits(limits, []);
     const totals = [
       {
         controller: "cpu",
@@ -255,42 +259,6 @@ async function ioWeightIn(
     return { file: "io.weight", value: (weight) => `default ${weight}` };
   }
   return ignoredWeightReason(disk, "BFQ, or io.cost enabled for the disk,");
-}
-
-async function writeLimits(
-  dir: string,
-  jobId: string,
-  limits: Limits,
-  ioWeight: IoWeightFile | undefined,
-): Promise<void> {
-  const set = (file: string, value: string) =>
-    writeSetting(`${dir}/${file}`, value, `set ${file} of job ${jobId} to "${value}"`);
-  if (limits.cpu !== undefined) {
-    await set("cpu.max", `${cpuQuotaUsec(limits.cpu)} ${CPU_PERIOD_USEC}`);
-  }
-  // Same scale as the kernel's (1-10000, 100 the default): written as is.
-  if (limits.cpuWeight !== undefined) await set("cpu.weight", String(limits.cpuWeight));
-  if (limits.memoryBytes !== undefined) {
-    await set("memory.max", String(limits.memoryBytes));
-    // No swap on top of the memory limit; without swap accounting the file is
-    // absent (capabilities() reports that when swap is on).
-    if (await pathExists(`${dir}/memory.swap.max`)) await set("memory.swap.max", "0");
-  }
-  const rates = IO_THROTTLES.flatMap(({ name, v2Key }) => {
-    const rate = limits[name];
-    return rate === undefined ? [] : [` ${v2Key}=${rate}`];
-  }).join("");
-  if (rates !== "") {
-    await limitEveryDisk(`io.max of job ${jobId}`, (device) =>
-      writeCgroupFile(`${dir}/io.max`, `${device.majorMinor}${rates}`),
-    );
-  }
-  if (limits.ioWeight !== undefined && ioWeight !== undefined) {
-    // The group's default weight, for every disk (refuseIgnoredWeights has
-    // already refused a weight with nothing to honour it).
-    await set(ioWeight.file, ioWeight.value(limits.ioWeight));
-  }
-  if (limits.pids !== undefined) await set("pids.max", String(limits.pids));
 }
 
 class V2JobCgroup implements JobCgroup {

@@ -74,28 +74,21 @@ export const IO_THROTTLES = [
   { name: "ioWriteIopsPerSecond", v1File: "blkio.throttle.write_iops_device", v2Key: "wiops" },
 ] as const satisfies readonly { name: LimitName; v1File: string; v2Key: string }[];
 
-/**
- * The limits to write: the cgroup's own, set and not skipped, each checked
- * to be a positive finite number (integers for all but CPU).
- */
-export function limitsToWrite(limits: Limits, skip: readonly LimitName[]): Limits {
+/** The cgroup limits of `limits` that are set and not skipped. */
+export function cgroupLimits(limits: Limits, skip: readonly LimitName[]): Limits {
   const out: Limits = {};
   for (const name of CGROUP_LIMIT_NAMES) {
     const value = limits[name];
-    if (value === undefined || skip.includes(name)) continue;
-    const written = name === "cpu" ? value : Math.floor(value);
-    if (!Number.isFinite(written) || written <= 0) {
-      throw new JobError("invalid_argument", `the ${name} limit must be a positive number`);
-    }
-    out[name] = written;
+    if (value !== undefined && !skip.includes(name)) out[name] = value;
   }
   return out;
 }
 
 /**
- * What a driver's create() writes for a job, checked the same way for v1 and
- * v2: the job id (it names the job's folder), then the limits, then any
- * weight that would not be in force.
+ * What a driver's create() writes for a job, the same way for v1 and v2:
+ * the job id checked (it names the job's folder), the cgroup's own limits
+ * (already checked: limit-layers.ts), and any weight that would not be in
+ * force refused.
  */
 export function jobLimitsToWrite(
   jobId: string,
@@ -104,7 +97,7 @@ export function jobLimitsToWrite(
   capabilities: CgroupCapabilities,
 ): Limits {
   checkJobId(jobId);
-  const toWrite = limitsToWrite(limits, skip);
+  const toWrite = cgroupLimits(limits, skip);
   refuseIgnoredWeights(toWrite, capabilities, jobId);
   return toWrite;
 }
