@@ -155,7 +155,9 @@ export function formatStatus(
     ["Run time", elapsed === null ? "-" : formatDuration(elapsed)],
   ];
   if (job.queuePosition !== null) lines.splice(4, 0, ["Queue", `#${job.queuePosition}`]);
+  if (job.program !== null) lines.splice(3, 0, ["Program", job.program]);
   if (job.stopOutcome !== null) lines.push(["Stop outcome", job.stopOutcome]);
+  if (job.endCause !== null) lines.push(["End cause", job.endCause]);
   if (job.uid !== null) lines.push(["UID", String(job.uid)]);
   if (job.timeoutMs !== null) lines.push(["Timeout", formatDuration(job.timeoutMs)]);
   lines.push(["Usage", formatUsage(job.usage)], ["Output", formatSize(job.outputBytes)]);

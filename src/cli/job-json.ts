@@ -73,6 +73,8 @@ export interface JobJson {
   stopOutcome: StopOutcomeName | null;
   /** Why the job ended; null until it has (or when the server did not say). */
   endCause: EndCauseName | null;
+  /** The real path of the program that runs; null before it runs. */
+  program: string | null;
 }
 
 export type EndCauseName =
@@ -196,6 +198,7 @@ export function jobToJson(job: Job): JobJson {
     cwd: job.cwd === "" ? null : job.cwd,
     stopOutcome: stopOutcomeName(job.stopOutcome),
     endCause: END_CAUSE_NAMES.get(job.endCause) ?? null,
+    program: job.program === "" ? null : job.program,
   };
 }
 

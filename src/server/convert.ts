@@ -117,12 +117,14 @@ export function limitsFromProto(limits: ProtoLimits | undefined): Limits | undef
 }
 
 /** A StartJobRequest as the worker's JobSpec, minus owner and limits (the caller adds them). */
-export function specFromProto(request: StartJobRequest): Omit<JobSpec, "owner" | "limits"> {
-  const spec: Omit<JobSpec, "owner" | "limits"> = {
+export function specFromProto(request: StartJobRequest): Omit<JobSpec, "owner"> {
+  const spec: Omit<JobSpec, "owner"> = {
     command: request.command,
     args: request.args,
     env: request.env,
   };
+  const limits = limitsFromProto(request.limits);
+  if (limits !== undefined) spec.limits = limits;
   if (request.cwd !== "") spec.cwd = request.cwd;
   if (request.timeoutMs !== 0n) spec.timeoutMs = toSafeNumber(request.timeoutMs, "timeout_ms");
   return spec;
@@ -184,6 +186,7 @@ export function jobToProto(status: JobStatus): Job {
         : STOP_OUTCOME_TO_PROTO[status.stopOutcome],
     endCause:
       status.endCause === null ? ProtoEndCause.UNSPECIFIED : END_CAUSE_TO_PROTO[status.endCause],
+    program: status.program ?? "",
   });
   if (status.exitCode !== null) job.exitCode = status.exitCode;
   if (status.queuePosition !== null) job.queuePosition = status.queuePosition;

@@ -16,7 +16,6 @@ import {
 } from "./authorization.ts";
 import {
   jobToProto,
-  limitsFromProto,
   specFromProto,
   stateFromProto,
   stopOutcomeToProto,
@@ -24,7 +23,7 @@ import {
 } from "./convert.ts";
 import { callerOf, type Identity } from "./identity.ts";
 import { audit, type Logger } from "./logger.ts";
-import { applyPolicy, startPolicyFor, type Policy } from "./policy.ts";
+import { startPolicyFor, type Policy } from "./policy.ts";
 
 /** Largest data field of one StreamOutput message. Small enough that one
  * slow reader never holds much in the server's HTTP/2 buffers, large enough
@@ -74,9 +73,8 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       const what = { command: request.command, args: request.args };
       try {
         authorizeStart(who);
-        const limits = applyPolicy(policy, who, { limits: limitsFromProto(request.limits) });
         const status = await worker.start(
-          { ...specFromProto(request), owner: who.user, limits },
+          { ...specFromProto(request), owner: who.user },
           startPolicyFor(policy, who),
         );
         audit(logger, {

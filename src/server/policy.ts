@@ -24,7 +24,8 @@
  *   ceiling is refused (PERMISSION_DENIED). A limit that neither the request
  *   nor a default sets, but that has a ceiling, is set to the ceiling (a
  *   ceiling means the job is never unlimited); a default above a ceiling is
- *   lowered to it.
+ *   lowered to it. (The worker applies these, with its own defaults and
+ *   ceilings after them: src/worker/limit-layers.ts.)
  * - `commands`: the allowed programs: absolute paths, or bare names as found
  *   on the server's PATH (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
  *   /sbin:/bin). The program a request names is found by the job's own uid
@@ -64,7 +65,7 @@ import { posix } from "node:path";
 import {
   JobError,
   LIMIT_NAMES,
-  type LimitName,
+  limitValueProblem,
   type Limits,
   type StartPolicy,
 } from "../worker/index.ts";
@@ -258,7 +259,9 @@ function parseLimits(value: unknown, where: string, fail: Fail): Limits {
   for (const name of LIMIT_NAMES) {
     const v = object[name];
     if (v === undefined) continue;
-    if (!isPositive(v, name === "cpu")) fail(`${where}.${name}`, positiveWords(name === "cpu"));
+    // The worker's range check: one set of rules and words for every limit.
+    const problem = limitValueProblem(name, v);
+    if (problem !== undefined) fail(`${where}.${name}`, problem);
     limits[name] = v as number;
   }
   return limits;
@@ -327,56 +330,18 @@ function callerWords(who: Identity): string {
 }
 
 /**
- * Checks a start request's limits against the policy and returns the limits
- * to ask the worker for. PERMISSION_DENIED for a limit above a ceiling.
- */
-export function applyPolicy(
-  policy: Policy,
-  who: Identity,
-  request: { limits?: Limits | undefined },
-): Limits {
-  const rule = resolve(policy, who);
-  const caller = callerWords(who);
-  const limits: Limits = {};
-  for (const name of LIMIT_NAMES) {
-    const value = effectiveLimit(name, request.limits?.[name], rule, caller);
-    if (value !== undefined) limits[name] = value;
-  }
-  return limits;
-}
-
-function effectiveLimit(
-  name: LimitName,
-  requested: number | undefined,
-  rule: ResolvedRule,
-  caller: string,
-): number | undefined {
-  const ceiling = rule.ceilings[name];
-  if (requested !== undefined) {
-    // NaN and negative values fall through to the worker, which refuses them
-    // as invalid_argument.
-    if (ceiling !== undefined && requested > ceiling) {
-      throw new JobError(
-        "permission_denied",
-        `the ${name} limit ${requested} is above the ceiling of ${ceiling} for ${caller}`,
-      );
-    }
-    return requested;
-  }
-  const fallback = rule.defaultLimits[name];
-  if (fallback === undefined) return ceiling;
-  return ceiling === undefined ? fallback : Math.min(fallback, ceiling);
-}
-
-/**
- * What the worker enforces for this caller at the start itself: the allowed
- * programs (checked on the program the launcher found, after that lookup),
- * the system call filter, and the caps on the user's running and queued jobs.
+ * This caller's rules, for the worker to apply in its one pipeline from
+ * request to checked job (the worker's job-spec.ts): defaults and ceilings
+ * layered over the server's own, the allowed programs (checked on the
+ * program the launcher found, after that lookup), the system call filter,
+ * and the caps on the user's running and queued jobs.
  */
 export function startPolicyFor(policy: Policy, who: Identity): StartPolicy {
-  const { commands } = resolve(policy, who);
+  const { commands, defaultLimits, ceilings } = resolve(policy, who);
   const { maxRunningJobs, maxQueuedJobs } = userCapsOf(policy, who);
   return {
+    defaultLimits,
+    ceilings,
     ...(commands === undefined ? {} : { allowedPrograms: commands }),
     caller: callerWords(who),
     unconfined: seccompModeOf(policy, who) === "unconfined",

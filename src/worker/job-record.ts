@@ -123,6 +123,7 @@ function upgrade(job: JobStatus): JobStatus {
   const outcome = OLD_STOP_OUTCOMES[job.stopOutcome ?? ""] ?? job.stopOutcome;
   // Before end causes were recorded: unknown (the reason still says it).
   const endCause = (job as Partial<JobStatus>).endCause ?? null;
+  const program = (job as Partial<JobStatus>).program ?? null;
   const usage = { ...job.usage, diskBytes: (job.usage as Partial<Usage>).diskBytes ?? 0 };
-  return { ...job, stopOutcome: outcome, endCause, usage };
+  return { ...job, stopOutcome: outcome, endCause, program, usage };
 }

@@ -12,28 +12,45 @@ import { isAbsolute } from "node:path";
 import { JOB_DEFAULT_PATH } from "./command-path.ts";
 import { JobError } from "./errors.ts";
 import { checkExecSize } from "./exec-limits.ts";
-import { effectiveLimits } from "./limits.ts";
+import { effectiveLimits, type LimitLayer } from "./limit-layers.ts";
 import type { ResolvedWorkerOptions } from "./options.ts";
 import { isValidUserName, USER_NAME_RULE } from "./owner-name.ts";
-import type { JobSpec, Limits } from "./types.ts";
+import type { JobSpec, Limits, StartPolicy } from "./types.ts";
 
+/**
+ * A request after every check, defaults and ceilings: what the worker
+ * launches and records, never changed afterwards. The program is still as
+ * named: finding it is the launcher's, as the job's uid (its real path is
+ * recorded once it runs, `JobStatus.program`).
+ */
 export interface CheckedSpec {
   /** The program as the request names it: a path or a bare name (looked up
    * on the server's PATH by the launcher). */
-  command: string;
-  args: string[];
-  env: Record<string, string>;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
   /** The working directory asked for, or undefined for a fresh scratch folder. */
-  cwd: string | undefined;
-  owner: string;
-  limits: Limits;
-  timeoutMs: number | undefined;
+  readonly cwd: string | undefined;
+  readonly owner: string;
+  readonly limits: Readonly<Limits>;
+  readonly timeoutMs: number | undefined;
 }
 
 /** Arguments past this are refused (execve's own limit is about 2 MiB in all). */
 const MAX_ARGS = 65_536;
 
-export function checkSpec(spec: JobSpec, options: ResolvedWorkerOptions): CheckedSpec {
+/**
+ * The one pipeline from a request to a CheckedSpec: the request's own
+ * checks, then its limits through the caller's policy and the server's
+ * rules (limit-layers.ts). `stateDiskBytes` bounds the disk limit (a default
+ * larger is lowered to it; a request larger is refused).
+ */
+export function checkSpec(
+  spec: JobSpec,
+  options: ResolvedWorkerOptions,
+  policy: StartPolicy,
+  stateDiskBytes: number,
+): CheckedSpec {
   if (!isValidUserName(spec.owner)) {
     throw new JobError(
       "invalid_argument",
@@ -72,13 +89,28 @@ export function checkSpec(spec: JobSpec, options: ResolvedWorkerOptions): Checke
       `timeout must be a positive whole number of ms, not ${timeoutMs}`,
     );
   }
-  const limits = effectiveLimits(
-    spec.limits ?? {},
-    options.defaultLimits,
-    options.ceilings,
-    options.hostCores,
-  );
-  return { command: spec.command, args, env, cwd, owner: spec.owner, limits, timeoutMs };
+  const layers: LimitLayer[] = [
+    {
+      owner: policy.caller ?? spec.owner,
+      defaults: policy.defaultLimits ?? {},
+      ceilings: policy.ceilings ?? {},
+    },
+    {
+      owner: "this server",
+      defaults: options.defaultLimits,
+      ceilings: { ...options.ceilings, diskBytes: stateDiskBytes },
+    },
+  ];
+  const limits = effectiveLimits(spec.limits ?? {}, layers, options.hostCores);
+  return Object.freeze({
+    command: spec.command,
+    args: Object.freeze(args),
+    env: Object.freeze(env),
+    cwd,
+    owner: spec.owner,
+    limits: Object.freeze(limits),
+    timeoutMs,
+  });
 }
 
 function rejectNul(what: string, value: string): void {

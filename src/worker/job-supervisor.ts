@@ -68,11 +68,12 @@ export class JobSupervisor {
     });
     // "running" means exec'ed: the launcher says so on its status channel.
     const running = launched.started.then(
-      async () => {
+      async ({ program }) => {
         await job.transition("running", {
           startedAt: new Date().toISOString(),
           pid: launched.pid,
           reason: "running",
+          program,
         });
         this.#startTimeout();
       },

@@ -1,6 +1,7 @@
 /**
- * Checking and combining limits: range checks, defaults where a request is
- * silent, ceilings, and a readable form for messages.
+ * Limits in words and numbers: their names for people, their values
+ * formatted, and the one range check of a value (limit-layers.ts combines
+ * a request with defaults and ceilings).
  */
 import { JobError } from "./errors.ts";
 import { LIMIT_NAMES, type LimitName, type Limits } from "./types.ts";
@@ -70,20 +71,29 @@ export function checkLimitValues(limits: Limits, hostCores: number, what = "limi
   for (const name of LIMIT_NAMES) {
     const value = limits[name];
     if (value === undefined) continue;
-    const problem = rangeProblem(name, value, hostCores);
+    const problem =
+      limitValueProblem(name, value) ??
+      (name === "cpu" && value > hostCores
+        ? `of ${value} cores is more than the host's ${hostCores}`
+        : undefined);
     if (problem !== undefined) {
       throw new JobError("invalid_argument", `${what} ${limitWords(name)} ${problem}`);
     }
   }
 }
 
-function rangeProblem(name: LimitName, value: number, hostCores: number): string | undefined {
-  if (!Number.isFinite(value) || value <= 0) return `must be a positive number, not ${value}`;
+/**
+ * What is wrong with `value` for limit `name` on any host, in words that
+ * follow the limit's name ("must be a whole number, not 1.5"); undefined
+ * when nothing is. The one range check of limits, wherever they come from.
+ */
+export function limitValueProblem(name: LimitName, value: unknown): string | undefined {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    return `must be a positive number, not ${String(value)}`;
+  }
   switch (name) {
     case "cpu":
-      if (value < 0.01) return `must be at least 0.01 cores, not ${value}`;
-      if (value > hostCores) return `of ${value} cores is more than the host's ${hostCores}`;
-      return undefined;
+      return value < 0.01 ? `must be at least 0.01 cores, not ${value}` : undefined;
     case "memoryBytes":
       if (!Number.isSafeInteger(value)) return `must be a whole number of bytes, not ${value}`;
       if (value < MIN_MEMORY_BYTES) {
@@ -112,28 +122,4 @@ function rangeProblem(name: LimitName, value: number, hostCores: number): string
       }
       return undefined;
   }
-}
-
-/** The request's limits, with defaults where it is silent, checked against ceilings. */
-export function effectiveLimits(
-  requested: Limits,
-  defaults: Limits,
-  ceilings: Limits,
-  hostCores: number,
-): Limits {
-  checkLimitValues(requested, hostCores);
-  const limits: Limits = {};
-  for (const name of LIMIT_NAMES) {
-    const value = requested[name] ?? defaults[name];
-    if (value === undefined) continue;
-    const ceiling = ceilings[name];
-    if (ceiling !== undefined && value > ceiling) {
-      throw new JobError(
-        "permission_denied",
-        `${limitWords(name)} of ${formatLimit(name, value)} is above the ceiling of ${formatLimit(name, ceiling)}`,
-      );
-    }
-    limits[name] = value;
-  }
-  return limits;
 }

@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import type { Capacity } from "./admission.ts";
 import { JobError } from "./errors.ts";
 import { execBudgetBytes } from "./exec-limits.ts";
-import { checkLimitValues, effectiveLimits } from "./limits.ts";
+import { checkLimitValues } from "./limits.ts";
 import type { Limits } from "./types.ts";
 import { DEFAULT_UID_RANGE, type UidRange } from "./uid-pool.ts";
 import { DEFAULT_UID_REGISTRY } from "./uid-range-registry.ts";
@@ -101,8 +101,6 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   const ceilings = { cpu: hostCores, ...options.ceilings };
   checkLimitValues(defaultLimits, hostCores, "default limit");
   checkLimitValues(ceilings, hostCores, "limit ceiling");
-  // A default above its ceiling would refuse every job that relies on it.
-  effectiveLimits({}, defaultLimits, ceilings, hostCores);
   const outputCapBytes = options.outputCapBytes ?? GiB;
   const defaultGraceMs = options.defaultGraceMs ?? 10_000;
   if (!Number.isSafeInteger(outputCapBytes) || outputCapBytes <= 0) {

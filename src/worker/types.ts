@@ -67,15 +67,19 @@ export interface JobSpec {
   timeoutMs?: number;
 }
 
-/** What a caller's policy says about one start, besides its limits. */
+/** What a caller's policy says about one start: its rules, layered over the server's own. */
 export interface StartPolicy {
+  /** Limits where the request is silent (before the server's defaults). */
+  defaultLimits?: Limits;
+  /** The highest limits the caller may ask for (besides the server's ceilings). */
+  ceilings?: Limits;
   /**
    * The programs the job may run: absolute paths, or bare names as found on
    * the server's PATH. Compared on real paths with the program the launcher
    * found for the request, after that lookup. Absent: any program.
    */
   allowedPrograms?: readonly string[];
-  /** Who asks, as refusals name them ("alice (role user)"). @default the owner */
+  /** Who asks, as refusals name them ("alice (role user)"). @default "owner" */
   caller?: string;
   /** Run the job without the default system call filter. @default false */
   unconfined?: boolean;
@@ -179,6 +183,9 @@ export interface JobStatus {
   stopOutcome: StopOutcome | null;
   /** Why the job ended, as data (the reason says it in words); null until it has. */
   endCause: EndCause | null;
+  /** The real path of the program that runs (every symlink resolved), as the
+   * launcher found it for `command`; null before it runs. */
+  program: string | null;
 }
 
 /**

@@ -16,7 +16,7 @@ import { JobSupervisor } from "./job-supervisor.ts";
 import { Job } from "./job.ts";
 import { resolveAllowList, SERVER_SEARCH_PATH } from "./command-path.ts";
 import { launch } from "./launcher.ts";
-import { formatBytes, limitWords } from "./limits.ts";
+import { limitWords } from "./limits.ts";
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from "./options.ts";
 import { fromOsError } from "./os-errors.ts";
 import { OutputNotifier } from "./output-notifier.ts";
@@ -30,7 +30,6 @@ import {
   type JobState,
   type JobStatus,
   type LimitName,
-  type Limits,
   type ListFilter,
   type StartPolicy,
 } from "./types.ts";
@@ -186,8 +185,7 @@ export class Worker {
    */
   async start(spec: JobSpec, policy: StartPolicy = {}): Promise<JobStatus> {
     this.#assertOpen();
-    const checked = checkSpec(spec, this.#options);
-    await this.#fitDiskLimit(checked.limits, spec.limits?.diskBytes !== undefined);
+    const checked = checkSpec(spec, this.#options, policy, await this.#stateDiskBytes());
     const plan: LaunchPlan = { checked, notInForce: this.#limitsNotInForce(checked), policy };
     const reservation = this.#admission.reservationOf(checked.limits);
     this.#admission.checkCouldEverFit(reservation);
@@ -412,25 +410,10 @@ export class Worker {
     return notInForce;
   }
 
-  /**
-   * A disk limit larger than the state directory's whole file system is
-   * refused when asked for, and lowered to it when it is the default (a
-   * small state disk must not make every default job impossible).
-   */
-  async #fitDiskLimit(limits: Limits, asked: boolean): Promise<void> {
-    const { diskBytes } = limits;
-    if (diskBytes === undefined) return;
+  /** Size of the state directory's file system: no job's disk limit may exceed it. */
+  async #stateDiskBytes(): Promise<number> {
     const fs = await statfs(this.#stateDir.root).catch(() => undefined);
-    const total = fs === undefined ? Infinity : fs.blocks * fs.bsize;
-    if (diskBytes <= total) return;
-    if (!asked) {
-      limits.diskBytes = total;
-      return;
-    }
-    throw new JobError(
-      "resource_exhausted",
-      `the job asks for ${formatBytes(diskBytes)} of disk but the state directory's file system holds only ${formatBytes(total)}`,
-    );
+    return fs === undefined ? Number.MAX_SAFE_INTEGER : fs.blocks * fs.bsize;
   }
 
   /** Forgets a job that never ran (its record could not be written or it failed to launch). */
@@ -465,7 +448,7 @@ export class Worker {
         id,
         owner: checked.owner,
         command: checked.command,
-        args: checked.args,
+        args: [...checked.args],
         envNames: Object.keys(checked.env),
         cwd: checked.cwd ?? this.#stateDir.scratchDir(id),
         state,
@@ -486,6 +469,7 @@ export class Worker {
         outputBytes: 0,
         stopOutcome: null,
         endCause: null,
+        program: null,
       },
       this.#stateDir.recordFile(id),
     );

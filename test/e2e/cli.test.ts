@@ -42,6 +42,7 @@ const JOB_KEYS = [
   "uid",
   "stopOutcome",
   "endCause",
+  "program",
 ];
 
 let server: CliServer;

@@ -149,7 +149,10 @@ describe("policy", () => {
   it("refuses a limit above the caller's ceiling with PERMISSION_DENIED and the reason", async () => {
     const got = await codeOf(t.client("alice").startJob({ command: "true", limits: { cpu: 1.5 } }));
     assert.equal(got.code, "PermissionDenied");
-    assert.match(got.message, /cpu limit 1\.5 is above the ceiling of 1 for alice \(role user\)/);
+    assert.match(
+      got.message,
+      /^the cpu limit of 1\.5 cores is above the ceiling of 1 core for alice \(role user\)$/,
+    );
     // bob's own ceiling is higher.
     const bob = await t.client("bob").startJob({ command: "echo", limits: { cpu: 1.5 } });
     assert.equal(bob.job?.limits?.cpu, 1.5);
@@ -199,9 +202,13 @@ describe("policy", () => {
       ],
       [
         '{"roles": {"user": {"ceilings": {"memoryBytes": 1.5}}}}',
-        /memoryBytes must be a positive whole number/,
+        /ceilings\.memoryBytes must be a whole number of bytes, not 1\.5/,
       ],
       ['{"roles": {"user": {"ceilings": {"disk": 1}}}}', /ceilings\.disk is not a known key/],
+      [
+        '{"roles": {"user": {"defaultLimits": {"pids": 2}}}}',
+        /defaultLimits\.pids of 2 is below the minimum of 4/,
+      ],
       [
         '{"roles": {"user": {"commands": ["bin/sh"]}}}',
         /commands\[0\] must be an absolute path or a bare program name/,

@@ -8,7 +8,16 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmod, copyFile, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  readFile,
+  realpath,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { isJobError, type JobSpec, type StartPolicy } from "../../src/worker/index.ts";
@@ -31,11 +40,18 @@ describe("hardening against a hostile tenant", () => {
   async function run(
     spec: Omit<JobSpec, "owner">,
     policy?: StartPolicy,
-  ): Promise<{ output: string; state: string; reason: string; uid: number | null }> {
+  ): Promise<{
+    output: string;
+    state: string;
+    reason: string;
+    uid: number | null;
+    program: string | null;
+  }> {
     const job = await t.worker.start({ owner: "mallory", ...spec }, policy);
     const ended = await t.worker.wait(job.id);
     const output = (await collectOutput(t.worker.output(job.id))).toString();
-    return { output, state: ended.state, reason: ended.reason, uid: ended.uid };
+    const { state, reason, uid, program } = ended;
+    return { output, state, reason, uid, program };
   }
 
   async function refusal(spec: Omit<JobSpec, "owner">, policy?: StartPolicy): Promise<unknown> {
@@ -163,10 +179,12 @@ __attribute__((constructor)) static void evil(void) {
     });
 
     it("runs the allowed program however it is named", async () => {
+      const echo = await realpath("/usr/bin/echo");
       for (const command of ["echo", "/bin/echo", "/usr/bin/echo"]) {
-        const { output, state } = await run({ command, args: ["hi"] }, policy);
+        const { output, state, program } = await run({ command, args: ["hi"] }, policy);
         assert.equal(state, "succeeded", command);
         assert.equal(output, "hi\n", command);
+        assert.equal(program, echo, "the status records what really ran");
       }
     });
 

@@ -76,6 +76,7 @@ describe("jobToJson", () => {
       cwd: null,
       stopOutcome: null,
       endCause: null,
+      program: null,
     });
   });
 

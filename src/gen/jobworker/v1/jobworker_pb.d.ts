@@ -319,6 +319,14 @@ export declare type Job = Message<"jobworker.v1.Job"> & {
    * @generated from field: jobworker.v1.EndCause end_cause = 24;
    */
   endCause: EndCause;
+
+  /**
+   * The real path of the program that runs (every symlink resolved), as the
+   * server found `command` for the job's user; empty before it runs.
+   *
+   * @generated from field: string program = 25;
+   */
+  program: string;
 };
 
 /**
