@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Admission, type OwnerCaps, type Reservation } from "../../src/worker/admission.ts";
+import { Admission, type OwnerCaps, type Reservation } from "../../../src/worker/admission.ts";
 
 const MiB = 1024 * 1024;
 const capacity = { memoryBytes: 512 * MiB, cpu: 2, pids: 1000, maxRunning: 10 };

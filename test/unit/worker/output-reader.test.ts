@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { OutputNotifier } from "../../src/worker/output-notifier.ts";
-import { OUTPUT_CHUNK_BYTES, readOutput } from "../../src/worker/output-reader.ts";
+import { OutputNotifier } from "../../../src/worker/output-notifier.ts";
+import { OUTPUT_CHUNK_BYTES, readOutput } from "../../../src/worker/output-reader.ts";
 
 async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Buffer[] = [];

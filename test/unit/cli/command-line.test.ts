@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { joinCommandLine, splitCommandLine } from "../../src/cli/command-line.ts";
-import { UsageError } from "../../src/cli/errors.ts";
+import { joinCommandLine, splitCommandLine } from "../../../src/cli/command-line.ts";
+import { UsageError } from "../../../src/cli/errors.ts";
 
 describe("splitCommandLine", () => {
   it("splits on blanks and honours quotes and backslashes as sh does", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
-import { main } from "../../src/cli/main.ts";
+import { main } from "../../../src/cli/main.ts";
 
 /** Runs main() in this process with captured stdout and stderr. */
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

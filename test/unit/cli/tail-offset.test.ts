@@ -10,8 +10,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import {
   GetJobResponseSchema,
   StreamOutputResponseSchema,
-} from "../../src/gen/jobworker/v1/jobworker_pb.js";
-import { MAX_WINDOW_BYTES, tailOffset, type OutputClient } from "../../src/cli/tail-offset.ts";
+} from "../../../src/gen/jobworker/v1/jobworker_pb.js";
+import { MAX_WINDOW_BYTES, tailOffset, type OutputClient } from "../../../src/cli/tail-offset.ts";
 
 /** The server's message size (job-service.ts OUTPUT_MESSAGE_BYTES). */
 const MESSAGE_BYTES = 64 * 1024;

@@ -19,8 +19,8 @@ import {
   tlsExpiryWarning,
   type KeyPairPem,
   type PkiErrorCode,
-} from "../../src/pki/index.ts";
-import { x509 } from "../../src/pki/x509.ts";
+} from "../../../src/pki/index.ts";
+import { x509 } from "../../../src/pki/x509.ts";
 
 const DAY_MS = 86_400_000;
 const SKEW_MS = 5 * 60_000;

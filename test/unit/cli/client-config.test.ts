@@ -8,13 +8,13 @@ import {
   issueClientCert,
   issueServerCert,
   type KeyPairPem,
-} from "../../src/pki/index.ts";
+} from "../../../src/pki/index.ts";
 import {
   defaultConfigDir,
   loadClientCredentials,
   resolveClientConfig,
-} from "../../src/cli/client-config.ts";
-import { CliError } from "../../src/cli/errors.ts";
+} from "../../../src/cli/client-config.ts";
+import { CliError } from "../../../src/cli/errors.ts";
 
 describe("resolveClientConfig", () => {
   const home = "/home/ann";

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Connection } from "../../src/cli/connection.ts";
-import { CliError } from "../../src/cli/errors.ts";
-import { followOutput, unwrittenPart } from "../../src/cli/follow-output.ts";
+import type { Connection } from "../../../src/cli/connection.ts";
+import { CliError } from "../../../src/cli/errors.ts";
+import { followOutput, unwrittenPart } from "../../../src/cli/follow-output.ts";
 import {
   ConnectionLostError,
   DEFAULT_RECONNECT_TIMEOUT_MS,
   isConnectionLost,
   reconnectTimeoutFrom,
   withReconnect,
-} from "../../src/cli/reconnect.ts";
+} from "../../../src/cli/reconnect.ts";
 
 const lost = (): ConnectError =>
   new ConnectError("http/2 stream closed with error code CANCEL (0x8)", Code.Canceled);

@@ -3,7 +3,7 @@ import { mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { resolveAllowList } from "../../src/worker/command-path.ts";
+import { resolveAllowList } from "../../../src/worker/command-path.ts";
 
 describe("allow-list entries", () => {
   let dir: string;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decideEnd, OUTPUT_DISK_FULL_NOTE, type EndFacts } from "../../src/worker/end-reason.ts";
+import { decideEnd, OUTPUT_DISK_FULL_NOTE, type EndFacts } from "../../../src/worker/end-reason.ts";
 
 const base: EndFacts = {
   exitCode: 0,

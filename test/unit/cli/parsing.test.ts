@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseSize, formatSize } from "../../src/cli/sizes.ts";
-import { parseDuration, formatDuration } from "../../src/cli/durations.ts";
-import { UsageError } from "../../src/cli/errors.ts";
-import { jobIdFrom, splitAtCommand } from "../../src/cli/command.ts";
-import { parseJobCommand } from "../../src/cli/job-options.ts";
-import { capacityFromFlags, describeCapacity, parseListen } from "../../src/cli/commands/serve.ts";
+import { parseSize, formatSize } from "../../../src/cli/sizes.ts";
+import { parseDuration, formatDuration } from "../../../src/cli/durations.ts";
+import { UsageError } from "../../../src/cli/errors.ts";
+import { jobIdFrom, splitAtCommand } from "../../../src/cli/command.ts";
+import { parseJobCommand } from "../../../src/cli/job-options.ts";
+import {
+  capacityFromFlags,
+  describeCapacity,
+  parseListen,
+} from "../../../src/cli/commands/serve.ts";
 
 describe("parseSize", () => {
   it("reads bytes and 1024-based K, M, G, T in any spelling", () => {

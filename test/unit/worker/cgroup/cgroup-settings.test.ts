@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { v1Settings, v2Settings } from "../../src/worker/cgroup/cgroup-settings.ts";
-import { cgroupLimits } from "../../src/worker/cgroup/limit-values.ts";
+import { v1Settings, v2Settings } from "../../../../src/worker/cgroup/cgroup-settings.ts";
+import { cgroupLimits } from "../../../../src/worker/cgroup/limit-values.ts";
 
 const MiB = 1024 * 1024;
 const every = {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { effectiveLimits, type LimitLayer } from "../../src/worker/limit-layers.ts";
-import { formatBytes, formatLimit } from "../../src/worker/limits.ts";
+import { effectiveLimits, type LimitLayer } from "../../../src/worker/limit-layers.ts";
+import { formatBytes, formatLimit } from "../../../src/worker/limits.ts";
 
 const MiB = 1024 * 1024;
 

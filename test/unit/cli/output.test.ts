@@ -2,18 +2,18 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { JobSchema, JobState, StopOutcome } from "../../src/gen/jobworker/v1/jobworker_pb.js";
-import { colorEnabled, painter } from "../../src/cli/colors.ts";
-import { endNeedsExplaining, jobExitStatus } from "../../src/cli/exit-status.ts";
-import { describeStop } from "../../src/cli/commands/stop.ts";
+import { JobSchema, JobState, StopOutcome } from "../../../src/gen/jobworker/v1/jobworker_pb.js";
+import { colorEnabled, painter } from "../../../src/cli/colors.ts";
+import { endNeedsExplaining, jobExitStatus } from "../../../src/cli/exit-status.ts";
+import { describeStop } from "../../../src/cli/commands/stop.ts";
 import {
   formatJobTable,
   formatLimits,
   formatStatus,
   formatTable,
   timeAgo,
-} from "../../src/cli/format.ts";
-import { jobToJson, type EndCauseName } from "../../src/cli/job-json.ts";
+} from "../../../src/cli/format.ts";
+import { jobToJson, type EndCauseName } from "../../../src/cli/job-json.ts";
 
 describe("jobToJson", () => {
   it("gives camelCase keys, lowercase states, numbers and null where unset", () => {
