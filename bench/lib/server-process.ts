@@ -1,14 +1,15 @@
 /**
  * Entry point of the server under test, run in a process of its own so the
- * load generator's CPU and memory never count as the server's: a Worker and
- * the API server, configured by one JSON argument (ServerProcessConfig).
+ * load generator's CPU and memory never count as the server's: the daemon
+ * `jobworker serve` runs (openDaemon), configured by one JSON argument
+ * (ServerProcessConfig).
  * Prints `{"port":N,"pid":N}` on a line once listening; shuts down (server,
  * worker, cgroup parent) when its standard input closes, so it never
  * outlives the benchmark that started it.
  */
 import { pino } from "pino";
-import { createLogger, startServer } from "../../src/server/index.ts";
-import { Worker, type WorkerOptions } from "../../src/worker/index.ts";
+import { createLogger, openDaemon } from "../../src/server/index.ts";
+import type { WorkerOptions } from "../../src/worker/index.ts";
 import { removeCgroupTree } from "./cgroup.ts";
 import { helperReady } from "./child.ts";
 
@@ -20,20 +21,18 @@ export interface ServerProcessConfig {
 }
 
 const config = JSON.parse(process.argv[2] ?? "{}") as ServerProcessConfig;
-const worker = await Worker.open(config.worker);
-const server = await startServer({
-  worker,
+const daemon = await openDaemon({
+  worker: config.worker,
   listen: { host: "127.0.0.1", port: 0 },
   tls: config.tls,
   logger: createLogger({
     level: "info",
     destination: pino.destination({ dest: config.logFile, sync: false }),
   }),
-  drainTimeoutMs: 2000,
+  server: { drainTimeoutMs: 2000 },
 });
-helperReady({ port: server.address.port, pid: process.pid }, async () => {
-  await server.close();
-  await worker.close();
+helperReady({ port: daemon.address.port, pid: process.pid }, async () => {
+  await daemon.close();
   await removeCgroupTree(config.worker.cgroupParent);
 });
 if (process.env["BENCH_SERVER_MEMORY"] !== undefined) {

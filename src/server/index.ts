@@ -1,5 +1,6 @@
 /** The API server layer's public surface. */
 export { startServer, type RunningServer, type ServerOptions } from "./server.ts";
+export { openDaemon, type Daemon, type DaemonConfig } from "./daemon.ts";
 export type { TlsFiles } from "./tls.ts";
 export type { KeepaliveOptions } from "./keepalive.ts";
 export {

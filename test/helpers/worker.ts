@@ -3,7 +3,7 @@
  * own, so test files never see each other's jobs. `dispose()` closes the
  * worker and removes what it made.
  */
-import { mkdir, mkdtemp, readdir, rm, rmdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Worker, type WorkerOptions } from "../../src/worker/index.ts";
@@ -22,9 +22,16 @@ export interface TestWorker {
 
 let counter = 0;
 
-export async function openTestWorker(
+/** A state directory, cgroup parent and uid range of a test's own, and how to remove them. */
+export interface TestWorkerPlace {
+  options: WorkerOptions & { uidRange: { first: number; last: number } };
+  /** Removes the state directory and the cgroup parent (the worker must be closed). */
+  remove(): Promise<void>;
+}
+
+export async function testWorkerPlace(
   options: Partial<WorkerOptions> & { stateRoot?: string } = {},
-): Promise<TestWorker> {
+): Promise<TestWorkerPlace> {
   // State on a real disk (not tmpfs), so io limits and O_DIRECT apply, and
   // not under /tmp, where a job would see its private /tmp instead (as
   // /var/lib/jobworker is in production).
@@ -35,28 +42,34 @@ export async function openTestWorker(
   // A uid range of its own: two servers on a host may not share one.
   const block = (process.pid % 1000) * 10 + (counter % 10);
   const uidRange = { first: 1_000_000 + block * 1000, last: 1_000_000 + block * 1000 + 999 };
-  const workerOptions: WorkerOptions = {
-    stateDir,
-    cgroupParent,
-    defaultGraceMs: 2000,
-    uidRange,
-    ...rest,
+  return {
+    options: { stateDir, cgroupParent, defaultGraceMs: 2000, uidRange, ...rest },
+    async remove() {
+      // Jobs may leave trees deeper than fs.rm can remove.
+      await removeTree(stateDir);
+      await removeCgroupParent(cgroupParent);
+    },
   };
+}
+
+export async function openTestWorker(
+  options: Partial<WorkerOptions> & { stateRoot?: string } = {},
+): Promise<TestWorker> {
+  const place = await testWorkerPlace(options);
+  const workerOptions = place.options;
   let firstWorker: Worker;
   try {
     firstWorker = await Worker.open(workerOptions);
   } catch (err) {
-    await rm(stateDir, { recursive: true, force: true });
-    await removeCgroupParent(cgroupParent);
+    await place.remove();
     throw err;
   }
   const opened: Worker[] = [firstWorker];
-  const [worker] = opened as [Worker];
   return {
-    worker,
-    stateDir,
-    cgroupParent,
-    uidRange: workerOptions.uidRange ?? uidRange,
+    worker: firstWorker,
+    stateDir: workerOptions.stateDir,
+    cgroupParent: workerOptions.cgroupParent ?? "",
+    uidRange: workerOptions.uidRange,
     async reopen() {
       const again = await Worker.open(workerOptions);
       opened.push(again);
@@ -64,9 +77,7 @@ export async function openTestWorker(
     },
     async dispose() {
       for (const w of opened) await w.close();
-      // Jobs may leave trees deeper than fs.rm can remove.
-      await removeTree(stateDir);
-      await removeCgroupParent(cgroupParent);
+      await place.remove();
     },
   };
 }

@@ -1,7 +1,8 @@
 /**
- * A real API server for the server-*.test.ts files: a fresh PKI (src/pki),
- * a real Worker (own state dir and cgroup parent) and startServer on
- * 127.0.0.1 port 0, plus typed clients per test identity. Log lines are
+ * A real API server for the server-*.test.ts files: a fresh PKI (src/pki)
+ * and the daemon `jobworker serve` runs (openDaemon: a real Worker with its
+ * own state dir, cgroup parent and uid range, and the API server on
+ * 127.0.0.1 port 0), plus typed clients per test identity. Log lines are
  * kept in memory so tests can read the audit trail.
  */
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -16,14 +17,14 @@ import {
 } from "../../src/client/index.ts";
 import {
   createLogger,
-  startServer,
+  openDaemon,
+  type Daemon,
   type Policy,
-  type RunningServer,
   type ServerOptions,
 } from "../../src/server/index.ts";
-import type { WorkerOptions } from "../../src/worker/index.ts";
+import type { Worker, WorkerOptions } from "../../src/worker/index.ts";
 import { issueTestCertificates } from "../helpers/pki.ts";
-import { openTestWorker, type TestWorker } from "../helpers/worker.ts";
+import { testWorkerPlace } from "../helpers/worker.ts";
 
 export const IDENTITIES = {
   alice: "user",
@@ -46,8 +47,10 @@ export async function makePki(): Promise<TestPki> {
 
 export interface TestServer {
   pki: TestPki;
-  running: RunningServer;
-  worker: TestWorker;
+  /** The daemon under test (server and worker, wired as `jobworker serve` wires them). */
+  running: Daemon;
+  /** Its job library, for a test to look behind the API. */
+  worker: { worker: Worker; stateDir: string };
   /** "127.0.0.1:<port>" */
   address: string;
   /** A JobService client authenticated as `who` (closed by `close()`). */
@@ -75,7 +78,7 @@ export interface TestServerOptions {
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const pki = options.pki ?? (await makePki());
-  const worker = await openTestWorker(options.worker);
+  const place = await testWorkerPlace(options.worker);
   const lines: string[] = [];
   const logger = createLogger({
     level: "debug",
@@ -85,14 +88,22 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       },
     },
   });
-  const running = await startServer({
-    worker: worker.worker,
-    listen: { host: "127.0.0.1", port: 0 },
-    tls: { certPem: pki.server.certPem, keyPem: pki.server.keyPem, caPem: pki.ca.certPem },
-    logger,
-    ...(options.policy === undefined ? {} : { policy: options.policy }),
-    ...options.server,
-  });
+  const { denyList, ...server } = options.server ?? {};
+  let running: Daemon;
+  try {
+    running = await openDaemon({
+      worker: place.options,
+      listen: { host: "127.0.0.1", port: 0 },
+      tls: { certPem: pki.server.certPem, keyPem: pki.server.keyPem, caPem: pki.ca.certPem },
+      logger,
+      ...(options.policy === undefined ? {} : { policy: options.policy }),
+      ...(denyList === undefined ? {} : { denyList }),
+      server,
+    });
+  } catch (err) {
+    await place.remove();
+    throw err;
+  }
   const address = `127.0.0.1:${running.address.port}`;
   const open: { close(): void }[] = [];
   const connectAs = (who: Who): ClientOptions => ({
@@ -104,7 +115,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   return {
     pki,
     running,
-    worker,
+    worker: { worker: running.worker, stateDir: place.options.stateDir },
     address,
     connectAs,
     client(who) {
@@ -121,7 +132,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     async close() {
       for (const c of open) c.close();
       await running.close();
-      await worker.dispose();
+      await place.remove();
     },
   };
 }

@@ -18,21 +18,12 @@
  * their grace period), and exits 0; a second signal exits at once (status 1;
  * jobs left behind are marked failed at the next start).
  */
-import { access, copyFile, chmod, mkdir, readFile } from "node:fs/promises";
+import { access, copyFile, chmod, mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  ADMIN_USER,
-  CA_CERT_FILE,
-  CA_KEY_FILE,
-  initPkiDir,
-  SERVER_CERT_FILE,
-  SERVER_KEY_FILE,
-  tlsExpiryWarning,
-} from "../../pki/index.ts";
-import { createLogger, loadPolicy, startServer, type Logger } from "../../server/index.ts";
-import { Worker } from "../../worker/index.ts";
+import { ADMIN_USER, CA_CERT_FILE } from "../../pki/index.ts";
+import { createLogger, loadPolicy, openDaemon, type Daemon } from "../../server/index.ts";
 import { CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE, defaultConfigDir } from "../client-config.ts";
 import { HELP_OPTION, noPositionals, type CommandIo } from "../command.ts";
 import { CliError, EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
@@ -142,6 +133,32 @@ export function capacityFromFlags(values: {
   return capacity;
 }
 
+/**
+ * Waits for SIGINT or SIGTERM, then closes the daemon gracefully; a second
+ * signal exits at once (status 1; jobs left behind are marked failed at the
+ * next start).
+ */
+async function untilSignalled(daemon: Daemon, say: (line: string) => void): Promise<void> {
+  await new Promise<void>((resolveShutdown) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals += 1;
+      if (signals > 1) {
+        say(`${signal} again: exiting now`);
+        process.exit(1);
+      }
+      say(`${signal}: shutting down (stopping running jobs)`);
+      void daemon.close().finally(() => {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+        resolveShutdown();
+      });
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
+
 /** "capacity: 21.6 GiB memory, 2 cores, 3774873 processes, 1024 jobs". */
 export function describeCapacity(capacity: {
   memoryBytes: number;
@@ -207,32 +224,6 @@ function formatAddress(address: { host: string; port: number }): string {
     : `${address.host}:${address.port}`;
 }
 
-/** Reads the TLS directory, creating a development PKI when it holds none. */
-async function loadTls(
-  tlsDir: string,
-  say: (line: string) => void,
-): Promise<{ certPem: string; keyPem: string; caPem: string; created: boolean }> {
-  const needed = [CA_CERT_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE];
-  const present = await Promise.all(needed.map((name) => exists(join(tlsDir, name))));
-  let created = false;
-  if (present.every((p) => !p) && !(await exists(join(tlsDir, CA_KEY_FILE)))) {
-    await initPkiDir(tlsDir);
-    created = true;
-    say(`created a development PKI in ${tlsDir} (CA, server certificate, admin identity)`);
-  } else {
-    const missing = needed.filter((_, i) => present[i] !== true);
-    if (missing.length > 0) {
-      throw new CliError(
-        `the TLS directory ${tlsDir} lacks ${missing.join(", ")}: create a PKI with \`jobworker certs init --dir ${tlsDir}\` or point --tls-dir elsewhere`,
-      );
-    }
-  }
-  const [caPem, certPem, keyPem] = await Promise.all(
-    needed.map((name) => readFile(join(tlsDir, name), "utf8")),
-  );
-  return { caPem: caPem ?? "", certPem: certPem ?? "", keyPem: keyPem ?? "", created };
-}
-
 /**
  * Makes the admin identity of `tlsDir` the default client identity when the
  * default client directory has none; otherwise says how to use it.
@@ -268,26 +259,6 @@ async function offerAdminIdentity(
   say(`installed the admin identity as the default client identity in ${clientDir}`);
   if (env["SUDO_USER"] !== undefined && env["SUDO_USER"] !== "") {
     say(`(that is root's; as ${env["SUDO_USER"]}, set ${exportLine} or copy the files)`);
-  }
-}
-
-/** Logged at start and daily: a certificate that lapses takes every client down with it. */
-function warnAboutExpiry(
-  logger: Logger,
-  tlsDir: string,
-  tls: { certPem: string; caPem: string },
-): void {
-  for (const [what, pem] of [
-    ["server certificate", tls.certPem],
-    ["CA certificate", tls.caPem],
-  ] as const) {
-    const warning = tlsExpiryWarning(pem, 30);
-    if (warning !== null) {
-      logger.warn(
-        { certificate: what, tlsDir },
-        `${what}: ${warning}; replace it (a development PKI is remade with \`jobworker certs init --force --dir ${tlsDir}\`, which also replaces the CA and so every client certificate)`,
-      );
-    }
   }
 }
 
@@ -330,71 +301,36 @@ export async function run(io: CommandIo): Promise<number> {
   const logger = createLogger({ level: level as LogLevel, destination: io.stderr });
 
   const policy = values.policy === undefined ? undefined : await loadPolicy(values.policy);
-  const tls = await loadTls(tlsDir, say);
-  if (tls.created) await offerAdminIdentity(tlsDir, io.env, say);
-  warnAboutExpiry(logger, tlsDir, tls);
-  const expiryTimer = setInterval(() => {
-    warnAboutExpiry(logger, tlsDir, tls);
-  }, 86_400_000);
-  expiryTimer.unref();
-
-  const worker = await Worker.open({
-    stateDir,
-    ...(values["cgroup-parent"] === undefined ? {} : { cgroupParent: values["cgroup-parent"] }),
-    // The flags win over the policy file, key by key.
-    capacity: { ...policy?.capacity, ...capacityFlags },
-    allowUnenforcedLimits: values["allow-unenforced-limits"] === true,
-    ...(values["uid-range"] === undefined ? {} : { uidRange: parseUidRange(values["uid-range"]) }),
+  const daemon = await openDaemon({
+    worker: {
+      stateDir,
+      ...(values["cgroup-parent"] === undefined ? {} : { cgroupParent: values["cgroup-parent"] }),
+      // The flags win over the policy file, key by key (the daemon fills in the policy's).
+      capacity: capacityFlags,
+      allowUnenforcedLimits: values["allow-unenforced-limits"] === true,
+      ...(values["uid-range"] === undefined
+        ? {}
+        : { uidRange: parseUidRange(values["uid-range"]) }),
+    },
+    listen,
+    tls: { dir: tlsDir },
+    logger,
+    ...(policy === undefined ? {} : { policy }),
+    ...(values["deny-list"] === undefined ? {} : { denyList: resolve(values["deny-list"]) }),
   });
-  say(describeCapacity(worker.capacity));
-  let server;
-  try {
-    server = await startServer({
-      worker,
-      listen,
-      tls: { certPem: tls.certPem, keyPem: tls.keyPem, caPem: tls.caPem },
-      logger,
-      ...(policy === undefined ? {} : { policy }),
-      ...(values["deny-list"] === undefined ? {} : { denyList: resolve(values["deny-list"]) }),
-    });
-  } catch (err) {
-    await worker.close();
-    throw err;
+  if (daemon.createdPki !== undefined) {
+    say(`created a development PKI in ${tlsDir} (CA, server certificate, admin identity)`);
+    await offerAdminIdentity(tlsDir, io.env, say);
   }
-  const address = formatAddress(server.address);
-  say(`listening on ${address}`);
-  if (tls.created) {
-    const port = server.address.port;
+  say(describeCapacity(daemon.worker.capacity));
+  say(`listening on ${formatAddress(daemon.address)}`);
+  if (daemon.createdPki !== undefined) {
+    const port = daemon.address.port;
     say(
       `try it: jobworker run${port === 50051 ? "" : ` --server localhost:${port}`} -- echo hello`,
     );
   }
-
-  const running = server;
-  await new Promise<void>((resolveShutdown) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals += 1;
-      if (signals > 1) {
-        say(`${signal} again: exiting now`);
-        process.exit(1);
-      }
-      say(`${signal}: shutting down (stopping running jobs)`);
-      void (async () => {
-        try {
-          await running.close();
-        } finally {
-          await worker.close();
-          clearInterval(expiryTimer);
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-          resolveShutdown();
-        }
-      })();
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  });
+  await untilSignalled(daemon, say);
   say("stopped");
   return EXIT_OK;
 }
