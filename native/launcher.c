@@ -305,7 +305,7 @@ static void join_cgroups(const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_procs_files; i++)
 		if (write_pid(cfg->procs_files[i], getpid()) < 0)
-			fail("cgroup", errno);
+			fail(STEP_CGROUP, errno);
 }
 
 /* True when the reader of `fd` (a pipe or socket) has gone away. */
@@ -327,7 +327,7 @@ static bool reader_gone(int fd)
 static void die_with_parent(int lifeline)
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		fail("pdeathsig", errno);
+		fail(STEP_PDEATHSIG, errno);
 	if (reader_gone(lifeline))
 		_exit(EXIT_SETUP_FAILED); /* nobody is left to report to */
 }
@@ -350,14 +350,14 @@ static void block_signals(sigset_t *waited)
 	for (size_t i = 0; i < sizeof FORWARDED_SIGNALS / sizeof(int); i++)
 		sigaddset(waited, FORWARDED_SIGNALS[i]);
 	if (sigprocmask(SIG_BLOCK, waited, NULL) < 0)
-		fail("signals", errno);
+		fail(STEP_SIGNALS, errno);
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sigismember(waited, sig) == 1 &&
 		    sigaction(sig, &noop, NULL) < 0)
-			fail("signals", errno);
+			fail(STEP_SIGNALS, errno);
 	/* A server that went away must not kill us through fd 3. */
 	if (sigaction(SIGPIPE, &ignore, NULL) < 0)
-		fail("signals", errno);
+		fail(STEP_SIGNALS, errno);
 }
 
 /* Step 3: new namespaces. For the mount, UTS, IPC, network and cgroup
@@ -367,7 +367,7 @@ static void block_signals(sigset_t *waited)
 static void enter_namespaces(const struct config *cfg)
 {
 	if (cfg->ns_flags != 0 && unshare(cfg->ns_flags) < 0)
-		fail("unshare", errno);
+		fail(STEP_UNSHARE, errno);
 }
 
 /* ---- namespace setup (init, or the outer process without a pid ns) ------ */
@@ -377,14 +377,14 @@ static void bring_up_loopback(void)
 	struct ifreq ifr;
 	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock < 0)
-		fail("loopback", errno);
+		fail(STEP_LOOPBACK, errno);
 	memset(&ifr, 0, sizeof ifr);
 	memcpy(ifr.ifr_name, "lo", sizeof "lo");
 	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
-		fail("loopback", errno);
+		fail(STEP_LOOPBACK, errno);
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
-		fail("loopback", errno);
+		fail(STEP_LOOPBACK, errno);
 	close(sock);
 }
 
@@ -394,7 +394,7 @@ static void set_up_namespaces(const struct config *cfg)
 		set_up_file_system(cfg);
 	if (cfg->hostname != NULL &&
 	    sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
-		fail("hostname", errno);
+		fail(STEP_HOSTNAME, errno);
 	if (cfg->ns_flags & CLONE_NEWNET)
 		bring_up_loopback();
 }
@@ -529,27 +529,27 @@ static const char *exec_command(const struct config *cfg, pid_t parent,
 	struct job_spec spec;
 	char found[PATH_MAX];
 	if (drop_privileges(cfg, parent) < 0)
-		return "drop-privileges";
+		return STEP_DROP_PRIVILEGES;
 	if (read_job_spec(SPEC_FD, &spec) < 0)
-		return "spec";
+		return STEP_SPEC;
 	if (set_resource_limits(cfg) < 0)
-		return "rlimits";
+		return STEP_RLIMITS;
 	if (chdir(spec.cwd) < 0)
-		return "chdir";
+		return STEP_CHDIR;
 	if (find_program(spec.program, cfg->search_path, found, sizeof found) < 0)
-		return "resolve";
+		return STEP_RESOLVE;
 	if (report_program(cfg, found) < 0)
-		return errno == EPERM ? "denied" : "resolve";
+		return errno == EPERM ? STEP_DENIED : STEP_RESOLVE;
 	spec.argv[0] = found;
 	if (close_other_fds(exec_fd) < 0)
-		return "close-fds";
+		return STEP_CLOSE_FDS;
 	if (reset_signals() < 0)
-		return "signals";
+		return STEP_SIGNALS;
 	/* Last: the filter also binds this code, and execve must pass it. */
 	if (cfg->seccomp && install_seccomp_filter() < 0)
-		return "seccomp";
+		return STEP_SECCOMP;
 	execve(found, spec.argv, spec.envp);
-	return "exec";
+	return STEP_EXEC;
 }
 
 static _Noreturn void run_command(const struct config *cfg, pid_t parent,
@@ -574,10 +574,10 @@ static pid_t start_command(const struct config *cfg)
 	ssize_t n;
 	pid_t self = getpid();
 	if (pipe2(exec_pipe, O_CLOEXEC) < 0)
-		fail("exec-pipe", errno);
+		fail(STEP_EXEC_PIPE, errno);
 	pid_t pid = fork();
 	if (pid < 0)
-		fail("fork", errno);
+		fail(STEP_FORK, errno);
 	if (pid == 0) {
 		close(exec_pipe[0]);
 		run_command(cfg, self, exec_pipe[1]);
@@ -632,7 +632,7 @@ static int supervise(pid_t child, const sigset_t *waited)
 			if (errno == EINTR)
 				continue;
 			kill(child, SIGKILL);
-			fail("sigwait", errno);
+			fail(STEP_SIGWAIT, errno);
 		}
 		if (sig != SIGCHLD)
 			kill(child, sig); /* ESRCH: ended, SIGCHLD is pending */
@@ -697,7 +697,7 @@ int main(int argc, char **argv)
 	if (check_channel_fds() < 0)
 		return EXIT_SETUP_FAILED;
 	if (parse_args(argc, argv, &cfg) < 0)
-		fail("usage", EINVAL);
+		fail(STEP_USAGE, EINVAL);
 	join_cgroups(&cfg);
 	die_with_parent(STATUS_FD);
 	block_signals(&waited);
@@ -710,10 +710,10 @@ int main(int argc, char **argv)
 
 	int result[2];
 	if (pipe2(result, O_CLOEXEC) < 0)
-		fail("result-pipe", errno);
+		fail(STEP_RESULT_PIPE, errno);
 	pid_t init = fork();
 	if (init < 0)
-		fail("fork", errno);
+		fail(STEP_FORK, errno);
 	if (init == 0) {
 		close(result[0]);
 		run_init(&cfg, result[1], &waited);

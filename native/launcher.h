@@ -9,6 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+/* The STEP_* names reported on failure, generated from native/steps.json
+ * (the worker words its messages from the same file). */
+#include "steps.h"
 
 /* The status channel to the server (launcher.c describes its lines), and
  * the channel from it: the job spec, then the answer to "program". */

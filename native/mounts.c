@@ -41,7 +41,7 @@ static bool is_directory(const char *path)
 static void make_mounts_private(void)
 {
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		fail("mount-private", errno);
+		fail(STEP_MOUNT_PRIVATE, errno);
 }
 
 /* Every mount of the host, recursively, read-only (Linux 5.12+). Device
@@ -51,7 +51,7 @@ static void make_host_read_only(void)
 {
 	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
 	if (mount_setattr(AT_FDCWD, "/", AT_RECURSIVE, &attr, sizeof attr) < 0)
-		fail("read-only-root", errno);
+		fail(STEP_READ_ONLY_ROOT, errno);
 }
 
 static void mount_private_tmp(const char *size)
@@ -66,14 +66,14 @@ static void mount_private_tmp(const char *size)
 			continue;
 		if (mount("tmpfs", PRIVATE_TMP[i], "tmpfs", MS_NOSUID | MS_NODEV,
 			  options) < 0)
-			fail("private-tmp", errno);
+			fail(STEP_PRIVATE_TMP, errno);
 	}
 	/* POSIX message queues: the host's /dev/mqueue shows the host's IPC
 	 * namespace; a fresh one shows the job's own. */
 	if (is_directory("/dev/mqueue") &&
 	    mount("mqueue", "/dev/mqueue", "mqueue",
 		  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		fail("private-tmp", errno);
+		fail(STEP_PRIVATE_TMP, errno);
 }
 
 /* mkdir -p for the parents of a mount point that a private tmpfs hid (the
@@ -105,11 +105,11 @@ static void expose_scratch(int scratch_fd, const char *path)
 	char source[64];
 	snprintf(source, sizeof source, "/proc/self/fd/%d", scratch_fd);
 	if (!is_directory(path) && make_path(path) < 0)
-		fail("scratch", errno);
+		fail(STEP_SCRATCH, errno);
 	if (mount(source, path, NULL, MS_BIND, NULL) < 0 ||
 	    mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV,
 		  NULL) < 0)
-		fail("scratch", errno);
+		fail(STEP_SCRATCH, errno);
 	close(scratch_fd);
 }
 
@@ -119,7 +119,7 @@ static void mount_proc(void)
 {
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  NULL) < 0)
-		fail("mount-proc", errno);
+		fail(STEP_MOUNT_PROC, errno);
 }
 
 #define VIEW_FLAGS (MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -144,7 +144,7 @@ static void mount_cgroup2_view(void)
 	if (mount("tmpfs", CGROUP_ROOT, "tmpfs", VIEW_FLAGS, "size=4k") < 0 ||
 	    mount("cgroup2", CGROUP_ROOT, "cgroup2", VIEW_FLAGS, NULL) < 0 ||
 	    make_mount_read_only(CGROUP_ROOT) < 0)
-		fail("cgroup-view", errno);
+		fail(STEP_CGROUP_VIEW, errno);
 }
 
 /* cgroup v1: a small tmpfs holding one mount per hierarchy the job is in
@@ -154,14 +154,14 @@ static void mount_cgroup1_views(const struct config *cfg)
 {
 	char path[PATH_MAX];
 	if (mount("tmpfs", CGROUP_ROOT, "tmpfs", VIEW_FLAGS, "mode=755,size=64k") < 0)
-		fail("cgroup-view", errno);
+		fail(STEP_CGROUP_VIEW, errno);
 	for (size_t i = 0; i < cfg->n_cgroup1_views; i++) {
 		const char *name = cfg->cgroup1_views[i];
 		snprintf(path, sizeof path, CGROUP_ROOT "/%s", name);
 		if (mkdir(path, 0755) < 0 ||
 		    mount("cgroup", path, "cgroup", VIEW_FLAGS, name) < 0 ||
 		    make_mount_read_only(path) < 0)
-			fail("cgroup-view", errno);
+			fail(STEP_CGROUP_VIEW, errno);
 		if (strchr(name, ',') == NULL)
 			continue;
 		char controllers[PATH_MAX];
@@ -169,11 +169,11 @@ static void mount_cgroup1_views(const struct config *cfg)
 		for (char *c = strtok(controllers, ","); c != NULL; c = strtok(NULL, ",")) {
 			snprintf(path, sizeof path, CGROUP_ROOT "/%s", c);
 			if (symlink(name, path) < 0 && errno != EEXIST)
-				fail("cgroup-view", errno);
+				fail(STEP_CGROUP_VIEW, errno);
 		}
 	}
 	if (make_mount_read_only(CGROUP_ROOT) < 0)
-		fail("cgroup-view", errno);
+		fail(STEP_CGROUP_VIEW, errno);
 }
 
 void set_up_file_system(const struct config *cfg)
@@ -185,7 +185,7 @@ void set_up_file_system(const struct config *cfg)
 	if (cfg->scratch != NULL &&
 	    (scratch_fd = open(cfg->scratch, O_PATH | O_DIRECTORY | O_NOFOLLOW |
 						     O_CLOEXEC)) < 0)
-		fail("scratch", errno);
+		fail(STEP_SCRATCH, errno);
 	make_host_read_only();
 	mount_private_tmp(cfg->tmpfs_size);
 	if (scratch_fd >= 0)

@@ -12,12 +12,13 @@
  * the launcher only after the privilege drop.
  */
 import { spawn } from "node:child_process";
-import { accessSync, constants as fsConstants } from "node:fs";
+import { constants as fsConstants, readFileSync } from "node:fs";
+import { access } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { Readable, Writable } from "node:stream";
-import { launcherPath } from "../../native/build.ts";
+import { LAUNCHER_BINARY } from "../../native/build.ts";
 import { JobError } from "./errors.ts";
-import { describeErrno, fromOsError } from "./os-errors.ts";
+import { describeErrno, errnoOf, fromOsError } from "./os-errors.ts";
 
 /** How the job sees its own cgroup: cgroup v2's tree, or these v1 hierarchies. */
 export type CgroupView = { mode: "v2" } | { mode: "v1"; hierarchies: readonly string[] };
@@ -86,27 +87,10 @@ const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(
   Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
 );
 
-/** What the launcher's setup steps are, for messages. */
-const STEP_WORDS: Readonly<Record<string, string>> = {
-  cgroup: "joining the cgroup",
-  pdeathsig: "tying the job to the server's life",
-  unshare: "creating the namespaces",
-  "mount-private": "making mounts private",
-  "read-only-root": "making the host's file systems read-only",
-  "private-tmp": "mounting the private /tmp, /var/tmp and /dev/shm",
-  scratch: "mounting the scratch folder",
-  "mount-proc": "mounting /proc",
-  "cgroup-view": "mounting the job's cgroup view",
-  hostname: "setting the hostname",
-  loopback: "bringing up the loopback interface",
-  "drop-privileges": "dropping to the job's user",
-  spec: "reading the job's command",
-  rlimits: "setting resource limits",
-  seccomp: "installing the system call filter",
-  "close-fds": "closing file descriptors",
-  signals: "resetting signals",
-  usage: "passing arguments to the launcher",
-};
+/** The launcher's steps in words, for messages (the C code's names come from the same file). */
+const STEP_WORDS = JSON.parse(
+  readFileSync(new URL("../../native/steps.json", import.meta.url), "utf8"),
+) as Readonly<Record<string, string>>;
 
 /** An Error shaped like Node's system errors, so fromOsError picks the code. */
 function systemError(
@@ -294,17 +278,28 @@ async function converse(
 }
 
 /**
- * Spawns the launcher for one job. Throws a JobError when the launcher itself
+ * The launcher binary, found once (Worker.open): one that is not built is a
+ * clear error then, not a failed start later.
+ */
+export async function findLauncher(binary = LAUNCHER_BINARY): Promise<string> {
+  try {
+    await access(binary, fsConstants.X_OK);
+  } catch (err) {
+    throw new JobError(
+      "failed_precondition",
+      `the job launcher ${binary} is not built (${describeErrno(errnoOf(err) ?? "ENOENT")}): run \`npm ci\` or \`node native/build.ts\``,
+      { cause: err },
+    );
+  }
+  return binary;
+}
+
+/**
+ * Spawns `launcher` (findLauncher's) for one job. Throws a JobError when it
  * cannot be spawned; everything after that is reported through `started`.
  */
-export function launch(request: LaunchRequest): LaunchedJob {
-  const binary = launcherPath();
-  try {
-    accessSync(binary, fsConstants.X_OK);
-  } catch (err) {
-    throw fromOsError(err, "run the job launcher");
-  }
-  const child = spawn(binary, launcherArgs(request), {
+export function launch(launcher: string, request: LaunchRequest): LaunchedJob {
+  const child = spawn(launcher, launcherArgs(request), {
     // fd 3 the status channel, fd 4 the spec channel (socket pairs).
     stdio: ["ignore", request.outputFd, request.outputFd, "pipe", "pipe"],
     // Root-side code sees no caller-controlled environment (LD_PRELOAD

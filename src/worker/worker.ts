@@ -15,7 +15,7 @@ import { checkSpec, type CheckedSpec } from "./job-spec.ts";
 import { JobSupervisor } from "./job-supervisor.ts";
 import { Job } from "./job.ts";
 import { resolveAllowList, SERVER_SEARCH_PATH } from "./command-path.ts";
-import { launch } from "./launcher.ts";
+import { findLauncher, launch } from "./launcher.ts";
 import { limitWords } from "./limits.ts";
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from "./options.ts";
 import { fromOsError } from "./os-errors.ts";
@@ -100,6 +100,8 @@ export class Worker {
   /** Stops asked for while a job was being set up, before its supervisor existed. */
   readonly #pendingStops = new Map<string, number>();
   readonly #cleaner: ScratchCleaner;
+  /** The launcher binary, found once at open. */
+  readonly #launcher: string;
   /** Walks of scratch folders (disk limits), a few at a time whatever the jobs. */
   readonly #measure = limitConcurrency(treeUsage, MEASUREMENTS_AT_ONCE);
   readonly #uidClaim: RangeClaim | undefined;
@@ -109,11 +111,13 @@ export class Worker {
 
   private constructor(
     options: ResolvedWorkerOptions,
+    launcher: string,
     cgroups: CgroupDriver,
     uids: { pool: UidPool; claim: RangeClaim } | undefined,
     unreadable: UnreadableRecord[],
   ) {
     this.#options = options;
+    this.#launcher = launcher;
     this.#stateDir = new StateDir(options.stateDir);
     this.#cgroups = cgroups;
     this.#uids = uids?.pool;
@@ -131,6 +135,7 @@ export class Worker {
    */
   static async open(options: WorkerOptions): Promise<Worker> {
     const resolved = resolveWorkerOptions(options);
+    const launcher = await findLauncher();
     const stateDir = new StateDir(resolved.stateDir);
     await stateDir.prepare();
     if (resolved.isolation.user) await stateDir.checkReachableByJobs();
@@ -143,7 +148,7 @@ export class Worker {
     await cgroups.setParentLimits({ memoryBytes, cpu, pids });
     const uids = resolved.isolation.user ? await openUids(resolved) : undefined;
     const { jobs, unreadable } = await readAllRecords(stateDir);
-    const worker = new Worker(resolved, cgroups, uids, unreadable);
+    const worker = new Worker(resolved, launcher, cgroups, uids, unreadable);
     for (const status of jobs) await worker.#adopt(status);
     await worker.#removeLeftoverScratch();
     return worker;
@@ -553,7 +558,7 @@ export class Worker {
       const output = await open(this.#stateDir.outputFile(id), "a", 0o600);
       const { isolation } = this.#options;
       try {
-        launched = launch({
+        launched = launch(this.#launcher, {
           program: checked.command,
           args: checked.args,
           env: checked.env,

@@ -18,6 +18,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SERVER_SEARCH_PATH } from "../../src/worker/command-path.ts";
 import { isJobError } from "../../src/worker/errors.ts";
+import { LAUNCHER_BINARY } from "../../native/build.ts";
 import { launch, type LaunchExit, type LaunchRequest } from "../../src/worker/launcher.ts";
 import { makeJobVisibleDir } from "../helpers/dirs.ts";
 
@@ -63,7 +64,7 @@ function start(
   const outputPath = path.join(scratch, `output-${++runs}`);
   const outputFd = openSync(outputPath, "a");
   try {
-    const job = launch({
+    const job = launch(LAUNCHER_BINARY, {
       program,
       args,
       env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },

@@ -7,6 +7,8 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 vm_run="$(dirname "$repo")/shared/tools/vm-run"
 [ -x "$vm_run" ] || { echo "run-in-vm: $vm_run not found (shared/ must sit beside the repo)" >&2; exit 2; }
 cd "$repo"
+# The launcher as the sources are now (the VM's writes are thrown away).
+"$repo/node_modules/.bin/node" native/build.ts >/dev/null
 run() { "$vm_run" -- "$repo/node_modules/.bin/node" --test --test-concurrency=1 test/v2/*.vm.ts; }
 # One retry, said out loud: under the test runner, worker.vm.ts's process
 # sometimes dies during its setup with no output (about 1 run in 4 on
