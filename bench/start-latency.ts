@@ -1,9 +1,12 @@
 /**
  * Benchmark 1, start latency: sequential jobs running `true` through the
  * whole stack (client -> mTLS gRPC on a warm connection -> worker -> cgroup
- * + namespaces -> exec), against three baselines measured in the same run,
- * in round robin so that noise on this shared machine hits all alike:
- *   (a) the launcher run directly, with an equivalent cgroup made by hand;
+ * + namespaces -> exec), against baselines measured in the same run, in
+ * round robin so that noise on this shared machine hits all alike:
+ *   (a) the launcher started as the worker starts it (launch()), with an
+ *       equivalent cgroup made by hand; and the same without a network
+ *       namespace, and without any namespace, which shows what the
+ *       namespaces cost (a new network namespace is the dear one);
  *   (b) what a user could do with util-linux (unshare + setpriv);
  *   (c) a plain child_process.spawn('true').
  * "Running" is when the exec is confirmed (StartJob's reply; for (a) EOF on
@@ -15,8 +18,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import type { Readable } from "node:stream";
-import { launcherPath } from "../native/build.ts";
+import { findLauncher, launch, type LaunchRequest } from "../src/worker/launcher.ts";
 import { createHandCgroup, createParent, removeCgroupTree } from "./lib/cgroup.ts";
 import { expectSucceeded, waitEnded } from "./lib/jobs.ts";
 import { numberOptions } from "./lib/options.ts";
@@ -30,7 +32,16 @@ const options = numberOptions("bench/start-latency.ts", { jobs: 300, warmup: 10 
 const JOB_LIMITS = { cpu: 1, memoryBytes: 2 ** 30, pids: 1024 };
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const TRUE = ["/usr/bin/true", "/bin/true"].find((file) => existsSync(file)) ?? "true";
-const NOBODY = "65534";
+const NOBODY = 65534;
+const ALL_NAMESPACES = { pid: true, mount: true, uts: true, ipc: true, net: true, cgroup: true };
+const NO_NAMESPACES = {
+  pid: false,
+  mount: false,
+  uts: false,
+  ipc: false,
+  net: false,
+  cgroup: false,
+};
 
 interface Timing {
   runningMs?: number;
@@ -47,12 +58,7 @@ function exited(child: ReturnType<typeof spawn>): Promise<void> {
   });
 }
 
-async function eof(stream: Readable): Promise<string> {
-  let text = "";
-  for await (const chunk of stream) text += String(chunk);
-  return text;
-}
-
+const launcher = await findLauncher();
 const server = await startBenchServer();
 const client = server.client();
 const scratch = await mkdtemp(join(stateRoot(), "jw-bench-launcher-"));
@@ -69,27 +75,35 @@ async function fullStack(): Promise<Timing> {
 }
 
 let handCount = 0;
-async function launcherDirect(): Promise<Timing> {
+async function launcherDirect(namespaces: LaunchRequest["namespaces"]): Promise<Timing> {
   const name = `hand-${++handCount}`;
   const t0 = performance.now();
   const cgroup = await createHandCgroup(handParent, name, JOB_LIMITS);
   const output = await open(join(scratch, name), "a", 0o600);
-  const args = cgroup.procsFiles.flatMap((file) => ["--cgroup-procs", file]);
-  args.push("--uid", NOBODY, "--gid", NOBODY, "--cwd", "/", "--hostname", name, "--", TRUE);
-  const child = spawn(launcherPath(), args, {
-    stdio: ["ignore", output.fd, output.fd, "pipe"],
-    env: { PATH },
-    detached: true,
-  });
-  // Listen for the exit before anything else is awaited, or a fast one is missed.
-  const done = exited(child);
-  await output.close();
-  const status = (await eof(child.stdio[3] as Readable)).trim();
+  let job;
+  try {
+    job = launch(launcher, {
+      program: TRUE,
+      args: [],
+      env: { PATH },
+      cwd: "/",
+      searchPath: PATH,
+      user: { uid: NOBODY, gid: NOBODY },
+      procsFiles: cgroup.procsFiles,
+      outputFd: output.fd,
+      namespaces,
+      hostname: name,
+    });
+  } finally {
+    // The launcher has its own copy of the descriptor.
+    await output.close();
+  }
+  await job.started;
   const runningMs = performance.now() - t0;
-  await done;
+  const exit = await job.exited;
   await cgroup.remove();
   const endedMs = performance.now() - t0;
-  if (status !== "ok") throw new Error(`the launcher said "${status}"`);
+  if (exit.exitCode !== 0) throw new Error(`the launcher ended with ${JSON.stringify(exit)}`);
   return { runningMs, endedMs };
 }
 
@@ -102,8 +116,8 @@ const UTIL_LINUX = [
   "--net",
   "--",
   "setpriv",
-  `--reuid=${NOBODY}`,
-  `--regid=${NOBODY}`,
+  `--reuid=${String(NOBODY)}`,
+  `--regid=${String(NOBODY)}`,
   "--clear-groups",
   "--no-new-privs",
   "--",
@@ -118,7 +132,12 @@ async function timeSpawn(command: string, args: readonly string[]): Promise<Timi
 
 const paths = [
   { name: "full stack (gRPC + worker + launcher)", run: fullStack },
-  { name: "(a) launcher + hand-made cgroup", run: launcherDirect },
+  { name: "(a) launcher + hand-made cgroup", run: () => launcherDirect(ALL_NAMESPACES) },
+  {
+    name: "(a) without a network namespace",
+    run: () => launcherDirect({ ...ALL_NAMESPACES, net: false }),
+  },
+  { name: "(a) without namespaces", run: () => launcherDirect(NO_NAMESPACES) },
   { name: "(b) unshare + setpriv (util-linux)", run: () => timeSpawn("unshare", UTIL_LINUX) },
   { name: "(c) spawn('true')", run: () => timeSpawn("true", []) },
 ] as const;
@@ -145,11 +164,17 @@ const running = samples.map((s) => summarize(s.running));
 const ended = samples.map((s) => summarize(s.ended));
 const cells = (s: Summary): string[] =>
   s.n === 0 ? ["-", "-", "-"] : [ms(s.p50), ms(s.p90), ms(s.p99)];
-const [stack, direct, utilLinux, bare] = [0, 1, 2, 3].map((i) => ({
+const [stack, direct, bareLauncher, utilLinux, bare] = [0, 1, 3, 4, 5].map((i) => ({
   running: running[i] as Summary,
   ended: ended[i] as Summary,
 }));
-if (stack === undefined || direct === undefined || utilLinux === undefined || bare === undefined) {
+if (
+  stack === undefined ||
+  direct === undefined ||
+  bareLauncher === undefined ||
+  utilLinux === undefined ||
+  bare === undefined
+) {
   throw new Error("unreachable");
 }
 const vsDirect = stack.running.p50 / direct.running.p50;
@@ -170,6 +195,12 @@ printSection(`1. Start latency (${options.jobs} sequential jobs running \`true\`
       ["full stack / (a), ended p50", ratio(stack.ended.p50 / direct.ended.p50), "-", ""],
       ["full stack / (b), ended p50", ratio(vsUtil), "< 1x", verdict(vsUtil < 1)],
       ["full stack / (c), ended p50", ratio(stack.ended.p50 / bare.ended.p50), "-", ""],
+      [
+        "(a) / (a) without namespaces, ended p50",
+        ratio(direct.ended.p50 / bareLauncher.ended.p50),
+        "-",
+        "",
+      ],
     ],
   ),
   "Running: StartJob's reply (the exec is confirmed); for (a) EOF on the launcher's status " +

@@ -3,7 +3,6 @@
  * root). /bin/sh appears here only as the command under test.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import {
   closeSync,
   mkdirSync,
@@ -378,35 +377,4 @@ describe("signals", () => {
       assert.deepEqual(await job.exited, { exitCode: 7, signal: null });
     });
   }
-});
-
-describe("cost", () => {
-  test("measures the launcher against a plain spawn of true", async (t) => {
-    const rounds = 20;
-    const cases: Record<string, () => Promise<unknown>> = {
-      "plain spawn": () =>
-        new Promise((resolve, reject) => {
-          spawn("/bin/true", { stdio: "ignore" }).once("exit", resolve).once("error", reject);
-        }),
-      "launcher, all namespaces": () => run("/bin/true", []),
-      "launcher, all but net": () =>
-        run("/bin/true", [], { namespaces: { ...ALL_NAMESPACES, net: false } }),
-      "launcher, no namespaces": () => run("/bin/true", [], { namespaces: NO_NAMESPACES }),
-    };
-    const times = new Map<string, number[]>(Object.keys(cases).map((name) => [name, []]));
-    // Interleaved, so a burst of load on the host hits every case alike.
-    for (let i = 0; i < rounds; i++) {
-      for (const [name, begin] of Object.entries(cases)) {
-        const began = performance.now();
-        await begin();
-        times.get(name)?.push(performance.now() - began);
-      }
-    }
-    const median = (values: number[]) =>
-      [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-    const figures = [...times]
-      .map(([name, values]) => `${name} ${median(values).toFixed(2)} ms`)
-      .join(", ");
-    t.diagnostic(`median wall time of ${rounds} runs of /bin/true: ${figures}`);
-  });
 });
