@@ -95,8 +95,16 @@ export class DiskWatch {
     if (info === undefined) return;
     const allocated = info.blocks * 512;
     this.#use = { ...this.#use, outputBytes: allocated };
-    if (Math.max(info.size, allocated) > outputCapBytes) this.#report({ over: "output-cap" });
-    else this.#checkTotal();
+    const overCap = Math.max(info.size, allocated) > outputCapBytes;
+    const limit = this.#options.diskLimitBytes;
+    const overDisk = limit !== undefined && allocated + this.#use.scratchBytes > limit;
+    // Over both: the lower one is the one to name (a user's disk limit
+    // below the server's output cap is what they were given).
+    if (overDisk && (!overCap || limit <= outputCapBytes)) {
+      this.#report({ over: "disk-limit", use: this.#use });
+    } else if (overCap) {
+      this.#report({ over: "output-cap" });
+    }
   }
 
   #checkTotal(): void {

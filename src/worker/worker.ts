@@ -97,6 +97,8 @@ export class Worker {
   /** Live output notifiers of jobs not yet ended (queued, starting, running). */
   readonly #notifiers = new Map<string, OutputNotifier>();
   readonly #supervisors = new Map<string, JobSupervisor>();
+  /** Launches under way (close waits for them before it stops the jobs). */
+  readonly #launching = new Set<Promise<unknown>>();
   /** Stops asked for while a job was being set up, before its supervisor existed. */
   readonly #pendingStops = new Map<string, number>();
   readonly #cleaner: ScratchCleaner;
@@ -190,6 +192,12 @@ export class Worker {
    */
   async start(spec: JobSpec, policy: StartPolicy = {}): Promise<JobStatus> {
     this.#assertOpen();
+    // Tracked as a whole: a close that begins meanwhile waits for this
+    // start, then stops its job like every other.
+    return this.#tracked(this.#start(spec, policy));
+  }
+
+  async #start(spec: JobSpec, policy: StartPolicy): Promise<JobStatus> {
     const checked = checkSpec(spec, this.#options, policy, await this.#stateDiskBytes());
     const plan: LaunchPlan = { checked, notInForce: this.#limitsNotInForce(checked), policy };
     const reservation = this.#admission.reservationOf(checked.limits);
@@ -344,6 +352,10 @@ export class Worker {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      // A start under way completes first (no new one begins: #closing is
+      // set), so the stops below reach its job too: nothing starts after
+      // close, and nothing it started is left running unrecorded.
+      await Promise.allSettled(this.#launching);
       await Promise.all(
         [...this.#supervisors.values()].map((supervisor) => supervisor.stop("shutdown")),
       );
@@ -495,9 +507,14 @@ export class Worker {
     // A closing worker starts nothing: the job stays queued for the next one.
     if (job.state !== "queued" || this.#closing !== undefined) return;
     try {
-      const plan = await this.#readPlan(job.id);
-      await job.transition("starting", { reason: "starting" });
-      await this.#launch(job, plan, false);
+      // Tracked from this tick on, so a close that begins meanwhile waits for it.
+      await this.#tracked(
+        (async () => {
+          const plan = await this.#readPlan(job.id);
+          await job.transition("starting", { reason: "starting" });
+          await this.#launch(job, plan, false);
+        })(),
+      );
       await rm(this.#stateDir.requestFile(job.id), { force: true });
     } catch (err) {
       this.#admission.release(job.id);
@@ -507,6 +524,16 @@ export class Worker {
           job.reportProblem("end the queued job", problem);
         },
       );
+    }
+  }
+
+  /** Counts a launch as under way until it settles. */
+  async #tracked<T>(launching: Promise<T>): Promise<T> {
+    this.#launching.add(launching);
+    try {
+      return await launching;
+    } finally {
+      this.#launching.delete(launching);
     }
   }
 

@@ -4,6 +4,8 @@
  * can be stopped while queued, and survives a restart.
  */
 import assert from "node:assert/strict";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { collectOutput, openTestWorker, type TestWorker } from "../helpers/worker.ts";
 
@@ -151,6 +153,31 @@ describe("fairness between owners", () => {
       for (const job of [second, third, bob]) await wide.worker.stop(job.id, { graceMs: 0 });
     } finally {
       await wide.dispose();
+    }
+  });
+});
+
+describe("closing while the queue moves", () => {
+  it("starts nothing after close, and leaves nothing half-started", async () => {
+    for (const delayMs of [0, 5, 20, 50]) {
+      const t = await openTestWorker({ capacity: { maxRunning: 1 } });
+      try {
+        const sleeper = await t.worker.start({ command: "sleep", args: ["60"], owner: "carol" });
+        for (let i = 0; i < 10; i++) await t.worker.start({ command: "true", owner: "alice" });
+        // The sleeper's end lets a queued job in just as the worker closes.
+        const stopping = t.worker.stop(sleeper.id, { graceMs: 0 });
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await t.worker.close();
+        await stopping;
+        const jobs = await t.worker.list();
+        const unfinished = jobs.filter(
+          (job) => job.state === "starting" || job.state === "running",
+        );
+        assert.deepEqual(unfinished, [], `after a ${delayMs} ms pause`);
+        assert.deepEqual(await readdir(join(t.stateDir, "scratch")), [], "no scratch folder left");
+      } finally {
+        await t.dispose();
+      }
     }
   });
 });

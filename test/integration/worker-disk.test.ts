@@ -49,6 +49,20 @@ import time; time.sleep(30)`,
     assert.ok(info.blocks * 512 <= 64 * 1024, `${info.blocks * 512} bytes still allocated`);
   });
 
+  it("over both, the lower limit is the one named (a disk limit below the output cap)", async () => {
+    const job = await t.worker.start({
+      owner: "mallory",
+      limits: { diskBytes: 16 * MiB },
+      ...python(
+        `libc.fallocate(1, 1, ctypes.c_long(0), ctypes.c_long(1 << 30))
+import time; time.sleep(30)`,
+      ),
+    });
+    const ended = await t.worker.wait(job.id);
+    assert.match(ended.reason, /^exceeded its disk limit of 16 MiB \(output 1(\.0)? GiB, /);
+    assert.equal(ended.endCause, "disk-limit");
+  });
+
   it("a sparse output cannot grow past the disk limit (RLIMIT_FSIZE)", async () => {
     const job = await t.worker.start({
       owner: "mallory",
