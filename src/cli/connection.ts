@@ -4,7 +4,13 @@
  * the one we trust, it refused ours, the job does not exist (for us).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createJobClient, parseServerAddress, type JobClient } from "../client/index.ts";
+import {
+  classify,
+  createJobClient,
+  parseServerAddress,
+  type JobClient,
+  type UnreachableCause,
+} from "../client/index.ts";
 import {
   loadClientCredentials,
   resolveClientConfig,
@@ -83,18 +89,8 @@ export function openConnection(
   });
 }
 
-/** Node's TLS verification failures, as the `code` of the cause. */
-const UNTRUSTED_SERVER_CODES = new Set([
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "CERT_SIGNATURE_FAILURE",
-  "CERT_UNTRUSTED",
-]);
-
-const NETWORK_WORDS: Readonly<Record<string, string>> = {
+/** Why no connection could be made, in words. */
+const NETWORK_WORDS: Readonly<Record<UnreachableCause, string>> = {
   ECONNREFUSED: "connection refused",
   ENOTFOUND: "unknown host",
   EAI_AGAIN: "the host name could not be resolved",
@@ -103,13 +99,6 @@ const NETWORK_WORDS: Readonly<Record<string, string>> = {
   ETIMEDOUT: "connection timed out",
 };
 
-function causeCode(err: ConnectError): string | undefined {
-  const cause: unknown = err.cause;
-  const code =
-    typeof cause === "object" && cause !== null && "code" in cause ? cause.code : undefined;
-  return typeof code === "string" ? code : undefined;
-}
-
 export function explainRpcError(
   err: unknown,
   config: ClientConfig,
@@ -117,63 +106,56 @@ export function explainRpcError(
   jobId?: string,
 ): CliError {
   if (err instanceof CliError) return err;
+  const failure = classify(err);
   const error = ConnectError.from(err);
   const server = config.server.value;
-  const code = causeCode(error);
   const raw = error.rawMessage;
-
-  // With TLS 1.3 the client finishes its handshake before the server has
-  // checked the client certificate; a refusal then arrives as the connection
-  // closing under the first call: an HTTP/2 CANCEL, or a reset.
-  const cancelled =
-    error.code === Code.Canceled && /stream closed with error code CANCEL/.test(raw);
-  const reset =
-    code === "ECONNRESET" || (error.code === Code.Unavailable && /alert|socket hang up/i.test(raw));
-  if (error.code === Code.Unauthenticated || cancelled || (reset && credentials.problem !== null)) {
-    const why =
-      error.code === Code.Unauthenticated
-        ? raw
-        : (credentials.problem ?? "expired, revoked, or not issued by the server's CA");
-    return new CliError(`the server refused the client certificate ${config.cert.value} (${why})`, {
+  const refused = (why: string): CliError =>
+    new CliError(`the server refused the client certificate ${config.cert.value} (${why})`, {
       cause: err,
     });
-  }
-  if (reset) {
-    return new CliError(
-      `the connection to the server at ${server} was reset (if this repeats, the server may be refusing the client certificate ${config.cert.value})`,
-      { cause: err },
-    );
-  }
-  if (code !== undefined && NETWORK_WORDS[code] !== undefined) {
-    return new CliError(`cannot reach the server at ${server}: ${NETWORK_WORDS[code]}`, {
-      cause: err,
-    });
-  }
-  if (code !== undefined && UNTRUSTED_SERVER_CODES.has(code)) {
-    return new CliError(
-      `the server at ${server} presented a certificate not issued by the CA in ${config.ca.value} (${raw})`,
-      { cause: err },
-    );
-  }
-  if (code === "CERT_HAS_EXPIRED") {
-    return new CliError(`the server at ${server} presented an expired certificate`, { cause: err });
-  }
-  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
-    return new CliError(
-      `the server certificate does not name the host in ${server}: connect by a name it carries, or pass --server-name NAME (${raw})`,
-      { cause: err },
-    );
-  }
-  switch (error.code) {
-    case Code.NotFound:
+  switch (failure.kind) {
+    case "refused-certificate":
+      return refused(raw);
+    // With TLS 1.3 the client finishes its handshake before the server has
+    // checked the client certificate; a refusal then arrives as the
+    // connection closing under the first call: an HTTP/2 CANCEL, or a reset.
+    case "stream-cancelled":
+      return refused(credentials.problem ?? "expired, revoked, or not issued by the server's CA");
+    case "connection-reset":
+      if (credentials.problem !== null) return refused(credentials.problem);
+      return new CliError(
+        `the connection to the server at ${server} was reset (if this repeats, the server may be refusing the client certificate ${config.cert.value})`,
+        { cause: err },
+      );
+    case "unreachable":
+      return new CliError(`cannot reach the server at ${server}: ${NETWORK_WORDS[failure.cause]}`, {
+        cause: err,
+      });
+    case "untrusted-server":
+      return new CliError(
+        `the server at ${server} presented a certificate not issued by the CA in ${config.ca.value} (${raw})`,
+        { cause: err },
+      );
+    case "expired-server-certificate":
+      return new CliError(`the server at ${server} presented an expired certificate`, {
+        cause: err,
+      });
+    case "wrong-server-name":
+      return new CliError(
+        `the server certificate does not name the host in ${server}: connect by a name it carries, or pass --server-name NAME (${raw})`,
+        { cause: err },
+      );
+    case "not-found":
       return new CliError(jobId === undefined ? raw : `job ${jobId} not found`, { cause: err });
-    case Code.PermissionDenied:
+    case "permission-denied":
       return new CliError(`permission denied: ${raw}`, { cause: err });
-    case Code.Unavailable:
+    case "outage":
       return new CliError(`the server at ${server} is unavailable: ${raw}`, { cause: err });
-    case Code.DeadlineExceeded:
+    case "deadline":
       return new CliError(`the server at ${server} did not answer in time`, { cause: err });
-    default:
+    case "connection-lost":
+    case "other":
       return new CliError(raw === "" ? `the call failed (${Code[error.code]})` : raw, {
         cause: err,
       });

@@ -1,19 +1,21 @@
 /**
  * Riding out a dropped connection while following a job (`logs -f`,
  * `stream`, `tail`, attached `run`, `wait`): when the connection is lost, a
- * fresh one is opened with backoff (100 ms, doubling up to 5 s) for up to
- * the reconnect timeout (default 60 s, counted from the first failure since
- * the server last answered), and the interrupted work is resumed.
+ * fresh one is opened with backoff (100 ms, doubling up to 5 s, each wait
+ * 20% longer or shorter at random) for up to the reconnect timeout (default
+ * 60 s, counted from the first failure since the server last answered), and
+ * the interrupted work is resumed.
  *
- * Only a lost connection is retried: UNAVAILABLE (which is also how a
- * server that shuts down gracefully ends a followed stream), an HTTP/2
- * stream reset under a dead connection, a deadline or keepalive failure,
- * and the socket errors behind them. NOT_FOUND, PERMISSION_DENIED, a
- * refused certificate and the rest are answers, not outages: they end the
- * command at once.
+ * Only a lost connection is retried (the kinds in LOST_CONNECTION, as the
+ * client's classify() names them): UNAVAILABLE (which is also how a server
+ * that shuts down gracefully ends a followed stream), an HTTP/2 stream
+ * reset under a dead connection, a deadline or keepalive failure, and the
+ * socket errors behind them. NOT_FOUND, PERMISSION_DENIED, a refused
+ * certificate and the rest are answers, not outages: they end the command
+ * at once.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { classify, type FailureKind } from "../client/index.ts";
 import type { Connection } from "./connection.ts";
 import { parseDuration } from "./durations.ts";
 import { CliError } from "./errors.ts";
@@ -39,43 +41,37 @@ export function reconnectTimeoutFrom(flag: string | undefined, env: NodeJS.Proce
   return DEFAULT_RECONNECT_TIMEOUT_MS;
 }
 
-/** Socket and HTTP/2 errors that mean the connection is gone (as the cause's `code`). */
-const CONNECTION_CAUSES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "EAI_AGAIN",
-  "ERR_HTTP2_GOAWAY_SESSION",
-  "ERR_HTTP2_INVALID_SESSION",
-  "ERR_HTTP2_PING_CANCEL",
-  "ERR_HTTP2_SESSION_ERROR",
-  "ERR_HTTP2_STREAM_CANCEL",
-  "ERR_HTTP2_STREAM_ERROR",
+/**
+ * The failures that mean the connection is gone (worth reconnecting). A
+ * CANCEL reset is one: on a connection the server has already accepted
+ * (the certificate is proven), it is a connection dropped under the call.
+ */
+const LOST_CONNECTION: ReadonlySet<FailureKind> = new Set<FailureKind>([
+  "stream-cancelled",
+  "connection-reset",
+  "unreachable",
+  "outage",
+  "deadline",
+  "connection-lost",
 ]);
-
-function causeCode(error: ConnectError): string | undefined {
-  const cause: unknown = error.cause;
-  const code =
-    typeof cause === "object" && cause !== null && "code" in cause ? cause.code : undefined;
-  return typeof code === "string" ? code : undefined;
-}
 
 /** Whether `err` says the connection was lost (worth reconnecting), not that the call was refused. */
 export function isConnectionLost(err: unknown): boolean {
-  if (err instanceof CliError) return false;
-  const error = ConnectError.from(err);
-  if (error.code === Code.Unavailable || error.code === Code.DeadlineExceeded) return true;
-  // connect-node reports the reset of a stream whose connection went away
-  // (a proxy or NAT dropping it, the server's host going down) as CANCELED.
-  if (error.code === Code.Canceled && /stream closed with error code/.test(error.rawMessage))
-    return true;
-  const cause = causeCode(error);
-  return cause !== undefined && CONNECTION_CAUSES.has(cause);
+  return LOST_CONNECTION.has(classify(err).kind);
+}
+
+/**
+ * Each wait is the backoff delay times a random factor from 0.8 to 1.2, as
+ * gRPC's connection backoff does
+ * (https://github.com/grpc/grpc/blob/master/doc/connection-backoff.md), so
+ * that clients cut off together, as when a server restarts, do not all
+ * come back in the same instant.
+ */
+export const RETRY_JITTER = 0.2;
+
+/** `delayMs` with jitter; `random` returns a number in [0, 1) (Math.random). */
+export function jittered(delayMs: number, random: () => number): number {
+  return delayMs * (1 - RETRY_JITTER + 2 * RETRY_JITTER * random());
 }
 
 /** "60 s", "2.5 s", "500 ms": the timeout as the final message states it. */
@@ -111,6 +107,8 @@ export interface ReconnectOptions {
   firstDelayMs?: number;
   /** @default MAX_RETRY_DELAY_MS */
   maxDelayMs?: number;
+  /** The source of the backoff's jitter (tests pass a fixed one). @default Math.random */
+  random?: () => number;
 }
 
 export interface Attempt {
@@ -168,6 +166,7 @@ export async function withReconnect<T>(
 ): Promise<T> {
   const firstDelay = options.firstDelayMs ?? FIRST_RETRY_DELAY_MS;
   const maxDelay = options.maxDelayMs ?? MAX_RETRY_DELAY_MS;
+  const random = options.random ?? Math.random;
   let lostAt: number | undefined;
   let delay = firstDelay;
   for (let number = 0; ; number += 1) {
@@ -194,7 +193,9 @@ export async function withReconnect<T>(
       if (remaining <= 0) {
         throw new ConnectionLostError(options.server, options.timeoutMs, options.explain(err), err);
       }
-      await sleep(Math.min(delay, remaining), undefined, { signal: options.signal });
+      await sleep(Math.min(jittered(delay, random), remaining), undefined, {
+        signal: options.signal,
+      });
       delay = Math.min(delay * 2, maxDelay);
       options.reopen();
     }

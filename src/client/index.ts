@@ -8,7 +8,9 @@ import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-no
 import type { ClientHttp2Stream, Http2Session } from "node:http2";
 import { isIP } from "node:net";
 import { JobService } from "../gen/jobworker/v1/jobworker_pb.js";
-import { iterateToEnd } from "./read-to-end.ts";
+import { iterateToEnd } from "./connect-workarounds.ts";
+
+export { classify, type FailureKind, type UnreachableCause } from "./classify.ts";
 
 export interface ClientOptions {
   /** "host:port"; an IPv6 address in brackets ("[::1]:50051"). */
@@ -48,8 +50,8 @@ const CONNECTION_WINDOW_BYTES = 4 * 1024 * 1024;
 
 /** connect-node's session manager, plus the connection window above (Node
  * sets it per session, after connecting; the stream window is a setting),
- * and responses read by read-to-end.ts (a Node 24.20+ bug in Readable's
- * async iteration failed calls that succeeded). */
+ * and responses read by connect-workarounds.ts (a Node 24.20+ bug in
+ * Readable's async iteration failed calls that succeeded). */
 class WideWindowSessionManager extends Http2SessionManager {
   readonly #widened = new WeakSet<Http2Session>();
   override async request(

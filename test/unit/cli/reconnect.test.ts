@@ -8,6 +8,7 @@ import {
   ConnectionLostError,
   DEFAULT_RECONNECT_TIMEOUT_MS,
   isConnectionLost,
+  jittered,
   reconnectTimeoutFrom,
   withReconnect,
 } from "../../../src/cli/reconnect.ts";
@@ -52,12 +53,31 @@ describe("reconnectTimeoutFrom", () => {
   });
 });
 
+describe("jittered", () => {
+  it("spreads each wait 20% either side of the backoff delay", () => {
+    assert.equal(
+      jittered(1000, () => 0),
+      800,
+    );
+    assert.equal(
+      jittered(1000, () => 0.5),
+      1000,
+    );
+    assert.equal(
+      jittered(1000, () => 0.999),
+      1199.6,
+    );
+  });
+});
+
 describe("withReconnect", () => {
   const base = {
     server: "h:1",
     explain: (err: unknown) => (err instanceof Error ? err.message : String(err)),
     firstDelayMs: 5,
     maxDelayMs: 20,
+    // The middle of the jitter: waits of exactly the backoff delay.
+    random: () => 0.5,
   };
 
   it("reopens and runs the work again after an outage, reporting the recovery once", async () => {
