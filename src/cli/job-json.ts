@@ -5,8 +5,13 @@
  * not set. Scripts rely on this shape; add keys, never rename them.
  */
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import {
+import type {
   EndCause,
+  JobState as JobStateWord,
+  StopOutcome as StopOutcomeWord,
+} from "../common/job-vocabulary.ts";
+import {
+  EndCause as ProtoEndCause,
   JobState,
   StopOutcome,
   type Job,
@@ -14,10 +19,8 @@ import {
   type Usage,
 } from "../gen/jobworker/v1/jobworker_pb.js";
 
-export type JobStateName = "queued" | "starting" | "running" | "succeeded" | "failed" | "stopped";
-
-/** How a stop ended the job ("force-ended": SIGKILL after the grace period). */
-export type StopOutcomeName = "already-ended" | "never-started" | "terminated" | "force-ended";
+/** A job's state: the library's and the API's vocabulary. */
+export type JobStateName = JobStateWord;
 
 export interface LimitsJson {
   cpu: number | null;
@@ -77,29 +80,23 @@ export interface JobJson {
   program: string | null;
 }
 
-export type EndCauseName =
-  | "start-failed"
-  | "exited"
-  | "signaled"
-  | "oom"
-  | "timeout"
-  | "output-cap"
-  | "disk-limit"
-  | "disk-full"
-  | "stopped"
-  | "server-restart";
+/** Why a job ended: the library's and the API's vocabulary. */
+export type EndCauseName = EndCause;
 
-const END_CAUSE_NAMES: ReadonlyMap<EndCause, EndCauseName> = new Map([
-  [EndCause.START_FAILED, "start-failed"],
-  [EndCause.EXITED, "exited"],
-  [EndCause.SIGNALED, "signaled"],
-  [EndCause.OOM, "oom"],
-  [EndCause.TIMEOUT, "timeout"],
-  [EndCause.OUTPUT_CAP, "output-cap"],
-  [EndCause.DISK_LIMIT, "disk-limit"],
-  [EndCause.DISK_FULL, "disk-full"],
-  [EndCause.STOPPED, "stopped"],
-  [EndCause.SERVER_RESTART, "server-restart"],
+/** How a stop ended the job: the library's and the API's vocabulary. */
+export type StopOutcomeName = StopOutcomeWord;
+
+const END_CAUSE_NAMES: ReadonlyMap<ProtoEndCause, EndCauseName> = new Map([
+  [ProtoEndCause.START_FAILED, "start-failed"],
+  [ProtoEndCause.EXITED, "exited"],
+  [ProtoEndCause.SIGNALED, "signaled"],
+  [ProtoEndCause.OOM, "oom"],
+  [ProtoEndCause.TIMEOUT, "timeout"],
+  [ProtoEndCause.OUTPUT_CAP, "output-cap"],
+  [ProtoEndCause.DISK_LIMIT, "disk-limit"],
+  [ProtoEndCause.DISK_FULL, "disk-full"],
+  [ProtoEndCause.STOPPED, "stopped"],
+  [ProtoEndCause.SERVER_RESTART, "server-restart"],
 ]);
 
 const STATE_NAMES: ReadonlyMap<JobState, JobStateName> = new Map([

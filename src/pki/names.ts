@@ -3,7 +3,7 @@
  * Pure functions, no crypto, so the server can import them cheaply.
  */
 import { isIP } from "node:net";
-import { isValidUserName, USER_NAME_RULE } from "../worker/index.ts";
+import { isValidUserName, USER_NAME_RULE } from "../common/user-name.ts";
 import { PkiError } from "./errors.ts";
 
 /** A client's role, carried in the subject OU of its certificate. */
@@ -15,7 +15,7 @@ export function isRole(value: unknown): value is Role {
   return typeof value === "string" && (ROLES as readonly string[]).includes(value);
 }
 
-// One rule for user names, owned by the job library (job owners are these names).
+// One rule for user names, shared with the job library (job owners are these names).
 export { isValidUserName };
 
 export function checkUserName(name: string): void {

@@ -11,12 +11,12 @@
  * when it must not replace anything) into place, so a reader never sees half
  * a key and a crash leaves the old file intact.
  */
-import { randomBytes } from "node:crypto";
-import { constants, type FileHandle } from "node:fs/promises";
-import { chmod, link, lstat, mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { chmod, mkdir, readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { getSystemErrorMessage } from "node:util";
+import { errnoOf } from "../common/errno.ts";
+import { exists, writeFileAtomically } from "../common/files.ts";
 import { describeCertificate } from "./describe.ts";
 import { PkiError } from "./errors.ts";
 import { createCa, issueClientCert, issueServerCert, type KeyPairPem } from "./issue.ts";
@@ -67,11 +67,6 @@ export interface UserFiles {
   keyFile: string;
 }
 
-function errnoOf(err: unknown): string | undefined {
-  const code = typeof err === "object" && err !== null && "code" in err ? err.code : undefined;
-  return typeof code === "string" ? code : undefined;
-}
-
 /** Turns an OS error met while `doing` into a one-sentence PkiError. */
 function osError(err: unknown, doing: string): PkiError {
   if (err instanceof PkiError) return err;
@@ -83,19 +78,15 @@ function osError(err: unknown, doing: string): PkiError {
   return new PkiError(code, `could not ${doing}: ${words}`, { cause: err });
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (err) {
-    if (errnoOf(err) === "ENOENT") return false;
+async function present(path: string): Promise<boolean> {
+  return exists(path).catch((err: unknown) => {
     throw osError(err, `check ${path}`);
-  }
+  });
 }
 
 async function existingFiles(dir: string, names: readonly string[]): Promise<string[]> {
   const found: string[] = [];
-  for (const name of names) if (await exists(join(dir, name))) found.push(name);
+  for (const name of names) if (await present(join(dir, name))) found.push(name);
   return found;
 }
 
@@ -106,11 +97,11 @@ function listInWords(names: readonly string[]): string {
 }
 
 /**
- * Writes `data` to dir/name with exactly `mode`. With `replace` false the
- * final step is link(2), which fails if the name exists, so two concurrent
- * issuers cannot both win.
+ * Writes `data` to dir/name with exactly `mode`, durably and atomically
+ * (src/common/files.ts). With `replace` false the last step is link(2),
+ * which fails if the name exists, so two concurrent issuers cannot both win.
  */
-async function writeFileAtomic(
+async function writePkiFile(
   dir: string,
   name: string,
   data: string,
@@ -118,52 +109,17 @@ async function writeFileAtomic(
   replace: boolean,
 ): Promise<string> {
   const path = join(dir, name);
-  const temp = join(dir, `.${name}.${randomBytes(6).toString("hex")}.tmp`);
-  let handle: FileHandle | undefined;
   try {
-    // O_EXCL: never write through a file or symlink someone planted at the temp name.
-    handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-    // The umask has already masked `mode` at creation; fchmod sets it exactly.
-    await handle.chmod(mode);
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    if (replace) {
-      await rename(temp, path);
-    } else {
-      try {
-        await link(temp, path);
-      } catch (err) {
-        if (errnoOf(err) === "EEXIST") {
-          throw new PkiError("exists", `${name} already exists in ${dir}`, {
-            cause: err,
-            files: [name],
-          });
-        }
-        throw err;
-      }
-      await unlink(temp);
-    }
+    await writeFileAtomically(path, data, { mode, durable: true, replace });
     return path;
   } catch (err) {
-    await handle?.close().catch(() => undefined);
-    await unlink(temp).catch(() => undefined);
+    if (!replace && errnoOf(err) === "EEXIST") {
+      throw new PkiError("exists", `${name} already exists in ${dir}`, {
+        cause: err,
+        files: [name],
+      });
+    }
     throw osError(err, `write ${name} in ${dir}`);
-  }
-}
-
-/** Makes the renames durable: the directory entry itself is fsync'ed. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY).catch(
-    (err: unknown) => {
-      throw osError(err, `open ${dir}`);
-    },
-  );
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
@@ -280,10 +236,9 @@ export async function initPkiDir(
   ];
   for (const [certName, keyName, pair] of pairs) {
     // Key before certificate: a certificate on disk always has its key.
-    written.push(await writeFileAtomic(absDir, keyName, pair.keyPem, KEY_MODE, force));
-    written.push(await writeFileAtomic(absDir, certName, pair.certPem, CERT_MODE, force));
+    written.push(await writePkiFile(absDir, keyName, pair.keyPem, KEY_MODE, force));
+    written.push(await writePkiFile(absDir, certName, pair.certPem, CERT_MODE, force));
   }
-  await syncDir(absDir);
   return { written };
 }
 
@@ -311,9 +266,8 @@ export async function issueUserInDir(dir: string, options: IssueUserOptions): Pr
       ...(options.days === undefined ? {} : { days: options.days }),
     }),
   );
-  const keyFile = await writeFileAtomic(absDir, keyName, pair.keyPem, KEY_MODE, false);
-  const certFile = await writeFileAtomic(absDir, certName, pair.certPem, CERT_MODE, false);
-  await syncDir(absDir);
+  const keyFile = await writePkiFile(absDir, keyName, pair.keyPem, KEY_MODE, false);
+  const certFile = await writePkiFile(absDir, certName, pair.certPem, CERT_MODE, false);
   return { certFile, keyFile };
 }
 
@@ -367,8 +321,7 @@ export async function renewUserInDir(dir: string, options: RenewUserOptions): Pr
   );
   const keyFile = keepKey
     ? join(absDir, keyName)
-    : await writeFileAtomic(absDir, keyName, pair.keyPem, KEY_MODE, true);
-  const certFile = await writeFileAtomic(absDir, certName, pair.certPem, CERT_MODE, true);
-  await syncDir(absDir);
+    : await writePkiFile(absDir, keyName, pair.keyPem, KEY_MODE, true);
+  const certFile = await writePkiFile(absDir, certName, pair.certPem, CERT_MODE, true);
   return { certFile, keyFile };
 }

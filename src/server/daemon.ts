@@ -6,8 +6,9 @@
  * expiry warning, and the shutdown order (calls drained first, then the
  * running jobs stopped).
  */
-import { access, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { exists } from "../common/files.ts";
 import {
   CA_CERT_FILE,
   CA_KEY_FILE,
@@ -121,13 +122,6 @@ export async function openDaemon(config: DaemonConfig): Promise<Daemon> {
       return closing;
     },
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** Reads the TLS folder, creating a development PKI when it holds none at all. */

@@ -10,8 +10,8 @@
  * unfinished as failed. Two fsyncs cost about 12 ms on these disks, which
  * was half of a job's start latency.
  */
-import { open, readdir, readFile, rename, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readdir, readFile, rm } from "node:fs/promises";
+import { removeTemporaryFiles, writeFileAtomically } from "../common/files.ts";
 import { fromOsError } from "./os-errors.ts";
 import type { StateDir } from "./state-dir.ts";
 import { isFinalState, type JobStatus, type Usage } from "./types.ts";
@@ -44,34 +44,13 @@ export async function writeJsonAtomically(
   value: unknown,
   { doing, durable }: AtomicWriteOptions,
 ): Promise<void> {
-  const temporary = `${file}.tmp`;
   try {
-    const handle = await open(temporary, "w", 0o600);
-    try {
-      await handle.writeFile(JSON.stringify(value));
-      if (durable) await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, file);
-    if (durable) await syncFolder(dirname(file));
+    await writeFileAtomically(file, JSON.stringify(value), { mode: 0o600, durable });
   } catch (err) {
-    await rm(temporary, { force: true }).catch(() => undefined);
     throw fromOsError(err, doing);
   }
 }
 
-/** Makes a rename in `folder` durable. */
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** A record that could not be read, and why (reported, never fatal). */
 export interface UnreadableRecord {
   id: string;
   reason: string;
@@ -91,7 +70,9 @@ export async function readAllRecords(
   }
   for (const id of ids) {
     const file = stateDir.recordFile(id);
-    // A leftover temporary file is an interrupted write: the record beside it is intact.
+    // A leftover temporary file is an interrupted write: the record beside
+    // it is intact. ("record.json.tmp" is what servers before 2026-12 left.)
+    await removeTemporaryFiles(stateDir.jobDir(id)).catch(() => undefined);
     await rm(`${file}.tmp`, { force: true });
     try {
       jobs.push(parseRecord(await readFile(file, "utf8"), id));

@@ -14,7 +14,7 @@ import { JobError } from "./errors.ts";
 import { checkExecSize } from "./exec-limits.ts";
 import { effectiveLimits, type LimitLayer } from "./limit-layers.ts";
 import type { ResolvedWorkerOptions } from "./options.ts";
-import { isValidUserName, USER_NAME_RULE } from "./owner-name.ts";
+import { isValidUserName, USER_NAME_RULE } from "../common/user-name.ts";
 import type { JobSpec, Limits, StartPolicy } from "./types.ts";
 
 /**

@@ -18,7 +18,8 @@ import { constants as osConstants } from "node:os";
 import { Readable, Writable } from "node:stream";
 import { LAUNCHER_BINARY } from "../../native/build.ts";
 import { JobError } from "./errors.ts";
-import { describeErrno, errnoOf, fromOsError } from "./os-errors.ts";
+import { errnoOf } from "../common/errno.ts";
+import { describeErrno, fromOsError } from "./os-errors.ts";
 
 /** How the job sees its own cgroup: cgroup v2's tree, or these v1 hierarchies. */
 export type CgroupView = { mode: "v2" } | { mode: "v1"; hierarchies: readonly string[] };

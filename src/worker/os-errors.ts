@@ -2,6 +2,7 @@
  * The one place where Node's OS errors (errno strings) become JobErrors.
  * Everything else calls `fromOsError(err, "what we were doing")`.
  */
+import { errnoOf } from "../common/errno.ts";
 import { JobError, type JobErrorCode } from "./errors.ts";
 
 const CODE_BY_ERRNO: Readonly<Record<string, JobErrorCode>> = {
@@ -21,14 +22,6 @@ const CODE_BY_ERRNO: Readonly<Record<string, JobErrorCode>> = {
   ENOMEM: "resource_exhausted",
   EAGAIN: "resource_exhausted",
 };
-
-/** The errno string of a Node system error, if it is one. */
-export function errnoOf(err: unknown): string | undefined {
-  if (typeof err === "object" && err !== null && "code" in err) {
-    return typeof err.code === "string" ? err.code : undefined;
-  }
-  return undefined;
-}
 
 /** Describes an errno in words, as strerror would ("No space left on device"). */
 export function describeErrno(errno: string): string {

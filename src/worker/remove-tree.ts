@@ -14,7 +14,7 @@
  */
 import { constants } from "node:fs";
 import { lstat, open, readdir, rmdir, unlink, type FileHandle } from "node:fs/promises";
-import { errnoOf } from "./os-errors.ts";
+import { errnoOf } from "../common/errno.ts";
 
 const ENTER_FLAGS =
   constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK;

@@ -1,4 +1,5 @@
 /** Public value types of the job library. */
+import type { EndCause, JobState, StopOutcome } from "../common/job-vocabulary.ts";
 
 /** Resource limits of one job. Every field is optional in a request; the
  * worker fills the gaps from its defaults and checks its ceilings. */
@@ -89,22 +90,6 @@ export interface StartPolicy {
   maxQueuedJobs?: number;
 }
 
-/**
- * Lifecycle of a job. `queued`: accepted, waiting for room within the host's
- * capacity; `starting`: cgroup and launcher being set up; `running`: the
- * command has been exec'ed; the rest are final.
- */
-export type JobState = "queued" | "starting" | "running" | "succeeded" | "failed" | "stopped";
-
-export const JOB_STATES: readonly JobState[] = [
-  "queued",
-  "starting",
-  "running",
-  "succeeded",
-  "failed",
-  "stopped",
-];
-
 export const FINAL_STATES: readonly JobState[] = ["succeeded", "failed", "stopped"];
 
 export function isFinalState(state: JobState): boolean {
@@ -188,54 +173,7 @@ export interface JobStatus {
   program: string | null;
 }
 
-/**
- * What a stop came to: the job `never-started` (it was queued), had
- * `already-ended` (on its own, before SIGTERM went out), was `terminated`
- * (ended after SIGTERM, within the grace period) or `force-ended` (SIGKILL,
- * after the grace period or with none). One vocabulary for the library,
- * the API and the CLI.
- */
-export type StopOutcome = "already-ended" | "never-started" | "terminated" | "force-ended";
-
-export const STOP_OUTCOMES: readonly StopOutcome[] = [
-  "already-ended",
-  "never-started",
-  "terminated",
-  "force-ended",
-];
-
-/**
- * Why a job ended. `start-failed`: its command never ran; `exited` and
- * `signaled`: it ended by itself; `oom`: the kernel's OOM killer ended it;
- * `timeout`, `output-cap`, `disk-limit`: the server stopped it for going
- * past one; `disk-full`: the state directory's disk filled up, so its
- * output may be missing; `stopped`: a stop request (or the server's
- * shutdown); `server-restart`: it was running when the server died.
- */
-export type EndCause =
-  | "start-failed"
-  | "exited"
-  | "signaled"
-  | "oom"
-  | "timeout"
-  | "output-cap"
-  | "disk-limit"
-  | "disk-full"
-  | "stopped"
-  | "server-restart";
-
-export const END_CAUSES: readonly EndCause[] = [
-  "start-failed",
-  "exited",
-  "signaled",
-  "oom",
-  "timeout",
-  "output-cap",
-  "disk-limit",
-  "disk-full",
-  "stopped",
-  "server-restart",
-];
+export type { EndCause, JobState, StopOutcome } from "../common/job-vocabulary.ts";
 
 /** Filter for `Worker.list`. */
 export interface ListFilter {

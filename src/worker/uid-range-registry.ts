@@ -17,7 +17,8 @@
 import { lstat, mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { JobError } from "./errors.ts";
-import { errnoOf, fromOsError } from "./os-errors.ts";
+import { errnoOf } from "../common/errno.ts";
+import { fromOsError } from "./os-errors.ts";
 import type { UidRange } from "./uid-pool.ts";
 
 /** Where servers on this host record their uid ranges. */

@@ -5,7 +5,8 @@
  */
 import { readdir } from "node:fs/promises";
 import { JobError } from "../errors.ts";
-import { errnoOf, fromOsError } from "../os-errors.ts";
+import { errnoOf } from "../../common/errno.ts";
+import { fromOsError } from "../os-errors.ts";
 import { readOptional } from "./cgroup-files.ts";
 import type { CgroupCapabilities } from "./driver.ts";
 import { IO_THROTTLES } from "./limit-values.ts";

@@ -8,7 +8,8 @@ import { constants } from "node:fs";
 import { access, mkdir, open, readFile, rmdir } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { JobError } from "../errors.ts";
-import { errnoOf, fromOsError } from "../os-errors.ts";
+import { errnoOf } from "../../common/errno.ts";
+import { fromOsError } from "../os-errors.ts";
 
 /** Reads a whole file, or undefined when it (or its cgroup) does not exist. */
 export async function readOptional(path: string): Promise<string | undefined> {

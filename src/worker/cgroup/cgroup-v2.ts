@@ -7,7 +7,8 @@
  */
 import { watch, type FSWatcher } from "node:fs";
 import { JobError } from "../errors.ts";
-import { errnoOf, fromOsError } from "../os-errors.ts";
+import { errnoOf } from "../../common/errno.ts";
+import { fromOsError } from "../os-errors.ts";
 import type { CgroupLimitName, CgroupUsage, LimitName, Limits } from "../types.ts";
 import { applySettings } from "./apply-settings.ts";
 import { probeIoThrottles } from "./block-devices.ts";

@@ -9,7 +9,8 @@
  */
 import { realpath, stat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import { errnoOf, fromOsError } from "../os-errors.ts";
+import { errnoOf } from "../../common/errno.ts";
+import { fromOsError } from "../os-errors.ts";
 import { pathExists, readOptional } from "./cgroup-files.ts";
 
 export interface StateDisk {
