@@ -1,6 +1,6 @@
 /**
  * The Node request handler in front of the connect router. It does what
- * connect-node's `connectNodeAdapter` does, with two differences a gRPC
+ * connect-node's `connectNodeAdapter` does, with these differences a gRPC
  * server on a shared host needs:
  *
  * - A call whose client went away (a cancelled `logs -f`, a cut connection)
@@ -9,14 +9,14 @@
  *   ("handler for rpc StreamOutput … failed … write ECANCELED"): 10,000
  *   dropped streams made 25,000 lines of stack traces outside the JSON log.
  *   A handler failure with the client still there is logged at error.
- * - A call whose client resets its stream while a message waits for
- *   buffer space is ended at once (see unblockWritesOnClose).
- * - A method the server does not have is answered with gRPC status
- *   UNIMPLEMENTED (what gRPC clients expect), not a bare HTTP 404.
  * - Every call passes `admit` first, which may refuse it (its connection is
  *   over a cap) or hand it a signal that ends it early (a revocation).
+ * - connect-workarounds.ts's entries: undecodable requests are
+ *   INVALID_ARGUMENT, a refusal resets a stream the client is still
+ *   sending, a write waiting on a reset stream ends the call, and a method
+ *   the server does not have is answered UNIMPLEMENTED, not HTTP 404.
  */
-import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import type { Http2ServerRequest } from "node:http2";
 import {
   Code,
   ConnectError,
@@ -29,9 +29,13 @@ import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
+import {
+  answerAtOnce,
+  guardRequests,
+  unblockWritesOnClose,
+  type NodeHandler,
+} from "./connect-workarounds.ts";
 import type { Logger } from "./logger.ts";
-
-export type NodeHandler = (request: Http2ServerRequest, response: Http2ServerResponse) => void;
 
 export interface GrpcHandlerOptions extends ConnectRouterOptions {
   routes: (router: ConnectRouter) => void;
@@ -48,7 +52,7 @@ export function createGrpcHandler(options: GrpcHandlerOptions): NodeHandler {
   const router = createConnectRouter(routerOptions);
   routes(router);
   const byPath = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
-  return (request, response) => {
+  return guardRequests((request, response) => {
     const admission = admit(request);
     if (admission instanceof ConnectError) {
       answerAtOnce(request, admission);
@@ -78,45 +82,10 @@ export function createGrpcHandler(options: GrpcHandlerOptions): NodeHandler {
         if (clientGone(request)) logger.debug(fields, "call ended: the client went away");
         else logger.error(fields, "call failed while its response was written");
       });
-  };
-}
-
-/**
- * connect-node writes a message and, when the stream's buffer is full,
- * waits for 'drain' or 'error'. A stream the client resets in that moment
- * (a cancelled follower that stopped reading) emits neither, only 'close':
- * the call would hang, holding its output reader and file descriptor until
- * garbage collection. The close is turned into the error it waits for.
- */
-function unblockWritesOnClose(response: Http2ServerResponse): void {
-  response.once("close", () => {
-    if (!response.writableFinished && response.listenerCount("error") > 0) {
-      response.emit("error", new ConnectError("the client closed the stream", Code.Canceled));
-    }
   });
 }
 
 /** The client reset the stream, or the connection under it is gone. */
 function clientGone(request: Http2ServerRequest): boolean {
   return request.aborted || request.stream.closed || request.stream.destroyed;
-}
-
-/** A trailers-only gRPC response (HEADERS with END_STREAM) with the error's status. */
-function answerAtOnce(request: Http2ServerRequest, error: ConnectError): void {
-  const stream = request.stream;
-  if (stream.destroyed) return;
-  stream.respond(
-    {
-      ":status": 200,
-      "content-type": "application/grpc",
-      "grpc-status": String(error.code),
-      // grpc-message is percent-encoded (gRPC over HTTP/2 spec).
-      "grpc-message": encodeURIComponent(error.rawMessage),
-    },
-    { endStream: true },
-  );
-  // A client still sending its request would hold the connection's window.
-  setImmediate(() => {
-    if (!stream.closed && stream.state.remoteClose === 0) stream.close(constants.NGHTTP2_NO_ERROR);
-  });
 }

@@ -24,7 +24,6 @@ import { createHealthService, HealthState } from "./health.ts";
 import { identityContextValues, requireIdentity, revocationOf } from "./identity.ts";
 import { createJobService } from "./job-service.ts";
 import { DEFAULT_KEEPALIVE, keepAlive, type KeepaliveOptions } from "./keepalive.ts";
-import { guardRequests } from "./request-guards.ts";
 import { logJobEvents } from "./job-events-log.ts";
 import { DEFAULT_LOG_THROTTLE, LogThrottle, type LogThrottleOptions } from "./log-throttle.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -215,7 +214,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
     },
-    guardRequests(handler),
+    handler,
   );
   guardHandshakes(server, { ...DEFAULT_HANDSHAKE_LIMITS, ...options.handshakes }, (refusal) => {
     refusals.warn(refusal, "connection closed before its TLS handshake: too many pending");
