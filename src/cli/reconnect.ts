@@ -67,7 +67,7 @@ export function isConnectionLost(err: unknown): boolean {
  * that clients cut off together, as when a server restarts, do not all
  * come back in the same instant.
  */
-export const RETRY_JITTER = 0.2;
+const RETRY_JITTER = 0.2;
 
 /** `delayMs` with jitter; `random` returns a number in [0, 1) (Math.random). */
 export function jittered(delayMs: number, random: () => number): number {
