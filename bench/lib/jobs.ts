@@ -5,7 +5,7 @@ import { JobState, type Job } from "../../src/gen/jobworker/v1/jobworker_pb.js";
 
 const FINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.STOPPED]);
 
-export function isFinal(job: Job): boolean {
+function isFinal(job: Job): boolean {
   return FINAL.has(job.state);
 }
 

@@ -20,7 +20,7 @@ export function readRss(pid: number): Rss {
 }
 
 /** Resets the process's VmHWM to its current RSS (proc(5), clear_refs "5"). */
-export function resetPeakRss(pid: number): void {
+function resetPeakRss(pid: number): void {
   writeFileSync(`/proc/${pid}/clear_refs`, "5");
 }
 

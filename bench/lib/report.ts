@@ -22,7 +22,7 @@ export function progress(message: string): void {
 }
 
 /** "v1 (hybrid)" or "v2", as the kernel mounts them (same test as the worker's detection). */
-export function cgroupMode(): string {
+function cgroupMode(): string {
   try {
     readFileSync("/sys/fs/cgroup/cgroup.controllers");
     return "v2";

@@ -26,16 +26,16 @@ import { startHelper, type HelperProcess } from "./child.ts";
 import { readRss, type Rss } from "./proc.ts";
 import type { ServerProcessConfig } from "./server-process.ts";
 
-export interface BenchPki {
+interface BenchPki {
   ca: KeyPairPem;
   server: KeyPairPem;
   client: KeyPairPem;
 }
 
 /** The user every benchmark client authenticates as. */
-export const BENCH_USER = "bench";
+const BENCH_USER = "bench";
 
-export async function makeBenchPki(): Promise<BenchPki> {
+async function makeBenchPki(): Promise<BenchPki> {
   const ca = await createCa();
   return {
     ca,
@@ -50,7 +50,7 @@ export function stateRoot(): string {
   return process.env["BENCH_STATE_ROOT"] ?? tmpdir();
 }
 
-export type HealthClient = Client<typeof Health> & { close: () => void };
+type HealthClient = Client<typeof Health> & { close: () => void };
 
 export interface BenchServer {
   pid: number;

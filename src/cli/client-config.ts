@@ -16,12 +16,12 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { CliError, UsageError } from "./errors.ts";
 
-export const DEFAULT_SERVER = "localhost:50051";
+const DEFAULT_SERVER = "localhost:50051";
 export const CA_FILE = "ca.crt";
 export const CLIENT_CERT_FILE = "client.crt";
 export const CLIENT_KEY_FILE = "client.key";
 /** A certificate that expires within this many days earns a warning. */
-export const EXPIRY_WARNING_DAYS = 7;
+const EXPIRY_WARNING_DAYS = 7;
 
 /** The options every client command takes, for node:util parseArgs. */
 export const CLIENT_OPTIONS = {
@@ -49,7 +49,7 @@ export interface ClientFlags {
 }
 
 /** Where a setting came from, as the user would name it ("--cert", "JOBWORKER_CERT", "default"). */
-export interface Setting {
+interface Setting {
   value: string;
   from: string;
 }

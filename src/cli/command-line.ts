@@ -40,7 +40,7 @@ const NEEDS_SHELL: Readonly<Record<string, string>> = {
 const ASSIGNMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** A POSIX sh single-quoted form of `text`, for the hint. */
-export function shellQuote(text: string): string {
+function shellQuote(text: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(text)) return text;
   return `'${text.replaceAll("'", `'\\''`)}'`;
 }

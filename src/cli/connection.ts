@@ -33,13 +33,13 @@ export interface Connection {
   close(): void;
 }
 
-export interface ConnectOptions {
+interface ConnectOptions {
   env: NodeJS.ProcessEnv;
   /** Where warnings (an expiring certificate) go. */
   warn: (line: string) => void;
 }
 
-export async function connect(flags: ClientFlags, options: ConnectOptions): Promise<Connection> {
+async function connect(flags: ClientFlags, options: ConnectOptions): Promise<Connection> {
   const config = resolveClientConfig(flags, options.env);
   try {
     parseServerAddress(config.server.value);
@@ -99,7 +99,7 @@ const NETWORK_WORDS: Readonly<Record<UnreachableCause, string>> = {
   ETIMEDOUT: "connection timed out",
 };
 
-export function explainRpcError(
+function explainRpcError(
   err: unknown,
   config: ClientConfig,
   credentials: Pick<ClientCredentials, "problem">,

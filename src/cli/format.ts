@@ -39,18 +39,18 @@ export function timeAgo(iso: string | null, now: number = Date.now()): string {
   return plural(Math.floor(seconds / 86_400), "day");
 }
 
-export function commandText(job: Pick<JobJson, "command" | "args">): string {
+function commandText(job: Pick<JobJson, "command" | "args">): string {
   return joinCommandLine([job.command, ...job.args]);
 }
 
 /** EXIT column: the exit code, the signal name, or "-" while running. */
-export function exitText(job: Pick<JobJson, "exitCode" | "signal">): string {
+function exitText(job: Pick<JobJson, "exitCode" | "signal">): string {
   if (job.exitCode !== null) return String(job.exitCode);
   return job.signal ?? "-";
 }
 
 /** "queued (#2)" for a queued job, else the state's name. */
-export function stateText(job: Pick<JobJson, "state" | "queuePosition">): string {
+function stateText(job: Pick<JobJson, "state" | "queuePosition">): string {
   return job.state === "queued" && job.queuePosition !== null
     ? `queued (#${job.queuePosition})`
     : job.state;
@@ -114,7 +114,7 @@ export function formatLimits(
     .map((line) => `  ${line}`);
 }
 
-export function formatUsage(usage: UsageJson): string {
+function formatUsage(usage: UsageJson): string {
   return [
     `cpu ${formatDuration(usage.cpuUsec / 1000)}`,
     `memory ${formatSize(usage.memoryCurrentBytes)} (peak ${formatSize(usage.memoryPeakBytes)})`,

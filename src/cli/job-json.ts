@@ -120,11 +120,7 @@ export function stopOutcomeName(outcome: StopOutcome): StopOutcomeName | null {
   return STOP_OUTCOME_NAMES.get(outcome) ?? null;
 }
 
-export const STATE_BY_NAME: ReadonlyMap<JobStateName, JobState> = new Map(
-  [...STATE_NAMES].map(([state, name]) => [name, state]),
-);
-
-export const FINAL_STATE_NAMES: readonly JobStateName[] = ["succeeded", "failed", "stopped"];
+const FINAL_STATE_NAMES: readonly JobStateName[] = ["succeeded", "failed", "stopped"];
 
 export function isFinal(state: JobStateName): boolean {
   return FINAL_STATE_NAMES.includes(state);

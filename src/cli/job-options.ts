@@ -13,7 +13,7 @@ import { parseDuration } from "./durations.ts";
 import { parseOrUsage, UsageError } from "./errors.ts";
 import { parseSize } from "./sizes.ts";
 
-export const JOB_OPTIONS = {
+const JOB_OPTIONS = {
   cpu: { type: "string" },
   memory: { type: "string" },
   "memory-limit": { type: "string" },

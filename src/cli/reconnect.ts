@@ -21,9 +21,9 @@ import { parseDuration } from "./durations.ts";
 import { CliError } from "./errors.ts";
 
 export const DEFAULT_RECONNECT_TIMEOUT_MS = 60_000;
-export const FIRST_RETRY_DELAY_MS = 100;
-export const MAX_RETRY_DELAY_MS = 5_000;
-export const RECONNECT_TIMEOUT_ENV = "JOBWORKER_RECONNECT_TIMEOUT";
+const FIRST_RETRY_DELAY_MS = 100;
+const MAX_RETRY_DELAY_MS = 5_000;
+const RECONNECT_TIMEOUT_ENV = "JOBWORKER_RECONNECT_TIMEOUT";
 
 /** For node:util parseArgs, in the commands that follow a job. */
 export const RECONNECT_OPTION = { "reconnect-timeout": { type: "string" } } as const;

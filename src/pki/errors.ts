@@ -16,14 +16,6 @@ export type PkiErrorCode =
   /** The file system refused (permissions, no space): the cause holds the OS error. */
   | "io";
 
-export const PKI_ERROR_CODES: readonly PkiErrorCode[] = [
-  "exists",
-  "not_found",
-  "invalid_argument",
-  "invalid_certificate",
-  "io",
-];
-
 export class PkiError extends Error {
   override readonly name = "PkiError";
   readonly code: PkiErrorCode;

@@ -43,20 +43,14 @@
  * Errors are `PkiError`s with a code from a closed set and a one-sentence
  * message that names the file and, where there is one, the fix.
  */
-export { PkiError, isPkiError, PKI_ERROR_CODES, type PkiErrorCode } from "./errors.ts";
+export { isPkiError, type PkiErrorCode } from "./errors.ts";
 export { ROLES, isRole, isValidUserName, type Role } from "./names.ts";
 export {
   createCa,
   issueServerCert,
   issueClientCert,
-  DEFAULT_CA_DAYS,
-  DEFAULT_SERVER_DAYS,
   DEFAULT_CLIENT_DAYS,
   type KeyPairPem,
-  type ValidityOptions,
-  type CreateCaOptions,
-  type ServerCertOptions,
-  type ClientCertOptions,
 } from "./issue.ts";
 export { describeCertificate, tlsExpiryWarning, type CertificateInfo } from "./describe.ts";
 export {
@@ -68,8 +62,4 @@ export {
   SERVER_CERT_FILE,
   SERVER_KEY_FILE,
   ADMIN_USER,
-  type InitPkiOptions,
-  type IssueUserOptions,
-  type RenewUserOptions,
-  type UserFiles,
 } from "./pki-dir.ts";

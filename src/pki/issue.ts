@@ -22,7 +22,7 @@ export interface KeyPairPem {
 }
 
 /** When a certificate is valid. */
-export interface ValidityOptions {
+interface ValidityOptions {
   /** Days of validity from now. Defaults differ per kind of certificate. */
   days?: number;
   /** Overrides the start of validity (tests: expired or not-yet-valid certificates).
@@ -58,8 +58,8 @@ export interface ClientCertOptions extends ValidityOptions {
   publicKeyFrom?: string;
 }
 
-export const DEFAULT_CA_DAYS = 3650;
-export const DEFAULT_SERVER_DAYS = 365;
+const DEFAULT_CA_DAYS = 3650;
+const DEFAULT_SERVER_DAYS = 365;
 export const DEFAULT_CLIENT_DAYS = 90;
 const DEFAULT_CA_NAME = "jobworker CA";
 const MAX_DAYS = 36500;

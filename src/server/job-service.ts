@@ -25,14 +25,9 @@ import { callerOf, type Identity } from "./identity.ts";
 import { audit, type Logger } from "./logger.ts";
 import { startPolicyFor, type Policy } from "./policy.ts";
 
-/** Largest data field of one StreamOutput message. Small enough that one
- * slow reader never holds much in the server's HTTP/2 buffers, large enough
- * that 20 MiB is a few hundred messages. */
-export const OUTPUT_MESSAGE_BYTES = 64 * 1024;
-
 /** WatchJob's interval bounds: 0 asks for the worker's default (1 s); below
  * the minimum a client could make the server read cgroup files in a loop. */
-export const MIN_WATCH_INTERVAL_MS = 100;
+const MIN_WATCH_INTERVAL_MS = 100;
 
 export interface JobServiceDeps {
   worker: Worker;
@@ -142,12 +137,11 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         follow: request.follow,
         signal: context.signal,
       });
-      for await (const chunk of output) {
-        for (let start = 0; start < chunk.byteLength; start += OUTPUT_MESSAGE_BYTES) {
-          const data = chunk.subarray(start, start + OUTPUT_MESSAGE_BYTES);
-          yield { data, offset: BigInt(offset) };
-          offset += data.byteLength;
-        }
+      // One message per chunk the reader yields (at most 64 KiB: small
+      // enough that a slow reader holds little in the HTTP/2 buffers).
+      for await (const data of output) {
+        yield { data, offset: BigInt(offset) };
+        offset += data.byteLength;
       }
       throwIfAborted(context);
     },

@@ -109,7 +109,7 @@ export interface Policy {
   capacity?: Partial<PolicyCapacity>;
 }
 
-export interface PolicyCapacity {
+interface PolicyCapacity {
   memoryBytes: number;
   cpu: number;
   pids: number;

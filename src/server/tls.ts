@@ -17,7 +17,7 @@ export interface TlsFiles {
 }
 
 /** id-kp-clientAuth (RFC 5280 4.2.1.12). */
-export const CLIENT_AUTH_OID = "1.3.6.1.5.5.7.3.2";
+const CLIENT_AUTH_OID = "1.3.6.1.5.5.7.3.2";
 
 /**
  * Checks the server's own key and certificate at startup, so a wrong file is
@@ -83,7 +83,7 @@ export function serverTlsOptions(tls: TlsFiles): SecureServerOptions {
  * all (it then allows every purpose), so a certificate meant for something
  * else could authenticate a client; we require the usage to be stated.
  */
-export function hasClientAuthUsage(socket: TLSSocket): boolean {
+function hasClientAuthUsage(socket: TLSSocket): boolean {
   const cert = socket.getPeerX509Certificate();
   // `keyUsage` of X509Certificate is the list of extended key usage OIDs.
   const usages = cert?.keyUsage as readonly string[] | undefined;

@@ -17,9 +17,6 @@ import { join } from "node:path";
 /** Where the launcher looks up bare program names. */
 export const SERVER_SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** The PATH a job's environment gets unless its request sets one. */
-export const JOB_DEFAULT_PATH = SERVER_SEARCH_PATH;
-
 /**
  * The real paths of an allow-list's entries: an absolute path as it
  * resolves, a bare name as found on the server's search path. Entries that

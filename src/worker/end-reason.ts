@@ -57,7 +57,7 @@ export function stopOutcomeOf(stop: StopRecord | undefined): StopOutcome | null 
   return stop === undefined ? null : OUTCOME_OF_STAGE[stop.stage];
 }
 
-export function describeExit(exitCode: number | null, signal: string | null): string {
+function describeExit(exitCode: number | null, signal: string | null): string {
   if (signal !== null) return `killed by ${signal}`;
   return `exited with code ${exitCode ?? "unknown"}`;
 }
@@ -153,7 +153,7 @@ function howStopped(stop: StopRecord, exit: string): string {
   }
 }
 
-export function formatDuration(ms: number): string {
+function formatDuration(ms: number): string {
   if (ms % 1000 === 0) return `${ms / 1000} s`;
   return `${ms} ms`;
 }

@@ -14,7 +14,7 @@ import { JobError } from "./errors.ts";
 import { formatBytes } from "./limits.ts";
 
 const PAGE = 4096;
-export const MAX_ARG_STRLEN = 32 * PAGE;
+const MAX_ARG_STRLEN = 32 * PAGE;
 const MIN_TOTAL = 32 * PAGE;
 const MAX_TOTAL = (8 * 1024 * 1024 * 3) / 4;
 const POINTER_BYTES = 8;

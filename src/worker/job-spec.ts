@@ -9,7 +9,7 @@
  * whether a path only root can see exists.
  */
 import { isAbsolute } from "node:path";
-import { JOB_DEFAULT_PATH } from "./command-path.ts";
+import { SERVER_SEARCH_PATH } from "./command-path.ts";
 import { JobError } from "./errors.ts";
 import { checkExecSize } from "./exec-limits.ts";
 import { effectiveLimits, type LimitLayer } from "./limit-layers.ts";
@@ -72,7 +72,8 @@ export function checkSpec(
     rejectNul(`argument ${index + 1}`, arg);
   });
   const env = checkEnv(spec.env ?? {});
-  env["PATH"] ??= JOB_DEFAULT_PATH;
+  // A job's PATH, unless it sets one, is where the server looks programs up.
+  env["PATH"] ??= SERVER_SEARCH_PATH;
   checkExecSize(args, env, options.execBudgetBytes);
   const cwd = checkCwd(spec.cwd);
   if (spec.command.includes("/") && !isAbsolute(spec.command) && cwd === undefined) {

@@ -179,7 +179,7 @@ function launcherArgs(request: LaunchRequest): string[] {
  * The job spec as native/job-spec.c reads it: "<length>\n", then
  * NUL-terminated strings: cwd, program, argc, args, envc, "NAME=value"s.
  */
-export function encodeJobSpec(request: LaunchRequest): Buffer {
+function encodeJobSpec(request: LaunchRequest): Buffer {
   const env = Object.entries(request.env).map(([name, value]) => `${name}=${value}`);
   const strings = [
     request.cwd,

@@ -11,9 +11,9 @@ export const MIN_MEMORY_BYTES = 4 * 1024 * 1024;
 /** The launcher and its PID-1 init are two of the job's processes. */
 export const MIN_PIDS = 4;
 /** Room for a small job's output and a few files. */
-export const MIN_DISK_BYTES = 1024 * 1024;
+const MIN_DISK_BYTES = 1024 * 1024;
 /** Weights use cgroup v2's scale, 1-10000 (v1 values are converted). */
-export const MAX_WEIGHT = 10_000;
+const MAX_WEIGHT = 10_000;
 
 const LIMIT_WORDS: Record<LimitName, string> = {
   cpu: "cpu",

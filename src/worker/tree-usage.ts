@@ -17,7 +17,7 @@ import { lstat, open, readdir, type FileHandle } from "node:fs/promises";
 
 export const MAX_DEPTH = 256;
 /** What one file, folder or link counts for at least. */
-export const ENTRY_FLOOR_BYTES = 4096;
+const ENTRY_FLOOR_BYTES = 4096;
 
 const ENTER_FLAGS =
   constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK;

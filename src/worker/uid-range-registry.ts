@@ -112,7 +112,7 @@ async function readRecords(registry: string): Promise<RangeRecord[]> {
 }
 
 /** The owners of the scratch folders a state directory still holds. */
-export async function scratchOwners(stateDir: string): Promise<number[]> {
+async function scratchOwners(stateDir: string): Promise<number[]> {
   const root = join(stateDir, "scratch");
   const owners: number[] = [];
   const names = await readdir(root).catch(() => []);

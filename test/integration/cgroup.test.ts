@@ -178,8 +178,6 @@ describe("cgroup v1 driver (this host)", () => {
       assert.equal(usage.pids, 1);
       assert.equal(usage.oomKills, 0);
       assert.deepEqual(await cgroup.pids(), [child.pid]);
-      await cgroup.signalAll("SIGTERM");
-      assert.deepEqual(await exitOf(child), { code: null, signal: "SIGTERM" });
     } finally {
       await cgroup.remove();
     }

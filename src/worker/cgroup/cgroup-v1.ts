@@ -317,10 +317,6 @@ class V1JobCgroup implements JobCgroup {
     return readProcsOf(this.#dirs);
   }
 
-  async signalAll(signal: NodeJS.Signals): Promise<void> {
-    signalPids(await this.pids(), signal);
-  }
-
   /**
    * Freezes the job so nothing can fork while its PIDs are read, SIGKILLs
    * each (the signal is delivered on thaw), thaws, then waits until every

@@ -304,10 +304,6 @@ class V2JobCgroup implements JobCgroup {
     return readProcsOf([this.#dir]);
   }
 
-  async signalAll(signal: NodeJS.Signals): Promise<void> {
-    signalPids(await this.pids(), signal);
-  }
-
   async killAll(): Promise<void> {
     const dir = this.#dir;
     const events = await readOptional(`${dir}/cgroup.events`);

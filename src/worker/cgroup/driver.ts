@@ -6,7 +6,7 @@
 import type { CgroupView } from "../launcher.ts";
 import type { CgroupUsage, LimitName, Limits } from "../types.ts";
 
-export type CgroupMode = "v1" | "v2";
+type CgroupMode = "v1" | "v2";
 
 /** Which of our limits this host can enforce, and why not where it cannot. */
 export interface CgroupCapabilities {
@@ -52,8 +52,6 @@ export interface JobCgroup {
   usage(): Promise<CgroupUsage>;
   /** PIDs of every process in the cgroup. */
   pids(): Promise<number[]>;
-  /** Sends `signal` to every process in the cgroup (once, no escalation). */
-  signalAll(signal: NodeJS.Signals): Promise<void>;
   /** SIGKILLs every process atomically (v2 cgroup.kill, v1 freeze-kill-thaw)
    * and resolves once the cgroup is empty. */
   killAll(): Promise<void>;

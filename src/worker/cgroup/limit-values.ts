@@ -125,7 +125,7 @@ function refuseIgnoredWeights(
 }
 
 /** A cgroup folder name: one path component, never "." or ".." or a probe's dot name. */
-export function checkCgroupName(name: string, what: string): void {
+function checkCgroupName(name: string, what: string): void {
   if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(name) || name.length > 200) {
     throw new JobError("invalid_argument", `${what} "${name}" is not a valid cgroup name`);
   }
