@@ -30,15 +30,3 @@ export function parseDuration(text: string, option: string): number {
     throw new UsageError(`${option} ${JSON.stringify(text)} is too long`);
   return rounded;
 }
-
-/** "850 ms", "12.3 s", "4m 05s", "2h 03m": short, for people. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1).replace(/\.0$/, "")} s`;
-  const totalSeconds = Math.floor(ms / 1000);
-  const hours = Math.floor(totalSeconds / 3600);
-  const minutes = Math.floor((totalSeconds % 3600) / 60);
-  const seconds = totalSeconds % 60;
-  if (hours === 0) return `${minutes}m ${String(seconds).padStart(2, "0")}s`;
-  return `${hours}h ${String(minutes).padStart(2, "0")}m`;
-}

@@ -4,9 +4,8 @@
  */
 import { painter, visibleLength, type Painter } from "./colors.ts";
 import { joinCommandLine } from "./command-line.ts";
-import { formatDuration } from "./durations.ts";
+import { formatBytes, formatDuration } from "../common/format.ts";
 import type { JobJson, LimitsJson, UsageJson } from "./job-json.ts";
-import { formatSize } from "./sizes.ts";
 
 /** Columns padded to their widest cell, two spaces apart, like `docker ps`. */
 export function formatTable(
@@ -83,13 +82,13 @@ export function formatJobTable(jobs: readonly JobJson[], options: TableOptions =
 /** Each limit as people read it, in the order `status` lists them. */
 const LIMIT_ROWS: readonly (readonly [keyof LimitsJson, string, (value: number) => string])[] = [
   ["cpu", "cpu", (v) => `${v} ${v === 1 ? "core" : "cores"}`],
-  ["memoryBytes", "memory", formatSize],
+  ["memoryBytes", "memory", formatBytes],
   ["pids", "processes", String],
-  ["ioReadBytesPerSecond", "io read", (v) => `${formatSize(v)}/s`],
-  ["ioWriteBytesPerSecond", "io write", (v) => `${formatSize(v)}/s`],
+  ["ioReadBytesPerSecond", "io read", (v) => `${formatBytes(v)}/s`],
+  ["ioWriteBytesPerSecond", "io write", (v) => `${formatBytes(v)}/s`],
   ["ioReadIopsPerSecond", "io read ops", (v) => `${v} IOPS`],
   ["ioWriteIopsPerSecond", "io write ops", (v) => `${v} IOPS`],
-  ["diskBytes", "disk", formatSize],
+  ["diskBytes", "disk", formatBytes],
   ["cpuWeight", "cpu weight", (v) => `${v} (100 = normal)`],
   ["ioWeight", "io weight", (v) => `${v} (100 = normal)`],
 ];
@@ -117,9 +116,9 @@ export function formatLimits(
 function formatUsage(usage: UsageJson): string {
   return [
     `cpu ${formatDuration(usage.cpuUsec / 1000)}`,
-    `memory ${formatSize(usage.memoryCurrentBytes)} (peak ${formatSize(usage.memoryPeakBytes)})`,
-    `io read ${formatSize(usage.ioReadBytes)}, write ${formatSize(usage.ioWriteBytes)}`,
-    `disk ${formatSize(usage.diskBytes)}`,
+    `memory ${formatBytes(usage.memoryCurrentBytes)} (peak ${formatBytes(usage.memoryPeakBytes)})`,
+    `io read ${formatBytes(usage.ioReadBytes)}, write ${formatBytes(usage.ioWriteBytes)}`,
+    `disk ${formatBytes(usage.diskBytes)}`,
     `pids ${usage.pids}`,
   ].join(", ");
 }
@@ -160,7 +159,7 @@ export function formatStatus(
   if (job.endCause !== null) lines.push(["End cause", job.endCause]);
   if (job.uid !== null) lines.push(["UID", String(job.uid)]);
   if (job.timeoutMs !== null) lines.push(["Timeout", formatDuration(job.timeoutMs)]);
-  lines.push(["Usage", formatUsage(job.usage)], ["Output", formatSize(job.outputBytes)]);
+  lines.push(["Usage", formatUsage(job.usage)], ["Output", formatBytes(job.outputBytes)]);
   const width = Math.max(...lines.map(([label]) => label.length)) + 1;
   const text = lines.map(([label, value]) => `${`${label}:`.padEnd(width)} ${value}\n`);
   // The limits table goes after the times, before usage.
@@ -189,9 +188,9 @@ export function formatWatchLine(
     time,
     paint.state(job.state),
     cpu,
-    `mem ${formatSize(job.usage.memoryCurrentBytes)}`,
+    `mem ${formatBytes(job.usage.memoryCurrentBytes)}`,
     `pids ${job.usage.pids}`,
-    `output ${formatSize(job.outputBytes)}`,
+    `output ${formatBytes(job.outputBytes)}`,
   ];
   if (job.state !== "running" && job.state !== "starting" && job.reason !== "")
     parts.push(job.reason);

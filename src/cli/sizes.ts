@@ -33,18 +33,3 @@ export function parseSize(text: string, option: string): number {
     throw new UsageError(`${option} ${JSON.stringify(text)} is too large`);
   return bytes;
 }
-
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"] as const;
-
-/** "1.5 GiB", "512 B": at most one decimal, 1024-based, for people. */
-export function formatSize(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  const shown =
-    unit === 0 || Number.isInteger(value) ? String(value) : value.toFixed(1).replace(/\.0$/, "");
-  return `${shown} ${UNITS[unit] ?? "B"}`;
-}

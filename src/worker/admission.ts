@@ -15,7 +15,7 @@
  * jobs is skipped until one of its jobs ends; its queued jobs wait.
  */
 import { JobError } from "./errors.ts";
-import { formatBytes } from "./limits.ts";
+import { formatBytes } from "../common/format.ts";
 import type { Limits } from "./types.ts";
 
 /** What jobs together may use. */

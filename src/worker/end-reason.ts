@@ -3,7 +3,7 @@
  * the first reason anyone asked it to stop (never overwritten), the exit
  * status, and the kernel's OOM-kill counter (not guessed from SIGKILL).
  */
-import { formatBytes } from "./limits.ts";
+import { formatBytes, formatDuration } from "../common/format.ts";
 import type { EndCause, JobState, StopOutcome } from "./types.ts";
 
 export type StopCause = "request" | "timeout" | "output-cap" | "disk-limit" | "shutdown";
@@ -151,9 +151,4 @@ function howStopped(stop: StopRecord, exit: string): string {
         ? "killed with SIGKILL (no grace period)"
         : `killed with SIGKILL after the ${formatDuration(stop.graceMs)} grace period`;
   }
-}
-
-function formatDuration(ms: number): string {
-  if (ms % 1000 === 0) return `${ms / 1000} s`;
-  return `${ms} ms`;
 }

@@ -11,7 +11,7 @@
  */
 import { readFileSync } from "node:fs";
 import { JobError } from "./errors.ts";
-import { formatBytes } from "./limits.ts";
+import { formatBytes } from "../common/format.ts";
 
 const PAGE = 4096;
 const MAX_ARG_STRLEN = 32 * PAGE;

@@ -11,7 +11,7 @@ export {
 export type { WorkerOptions, IsolationOptions } from "./options.ts";
 export type { ReadOutputOptions } from "./output-reader.ts";
 export { JobError, isJobError, JOB_ERROR_CODES, type JobErrorCode } from "./errors.ts";
-export { formatBytes, limitValueProblem, MIN_MEMORY_BYTES, MIN_PIDS } from "./limits.ts";
+export { limitValueProblem, MIN_MEMORY_BYTES, MIN_PIDS } from "./limits.ts";
 export { jobChannel, type JobEvent } from "./job.ts";
 export { workerChannel, type WorkerEvent } from "./worker-events.ts";
 export {

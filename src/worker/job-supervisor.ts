@@ -11,7 +11,7 @@ import type { JobCgroup } from "./cgroup/driver.ts";
 import { DiskWatch, trimOutput, type DiskVerdict } from "./disk-watch.ts";
 import { decideEnd, stopOutcomeOf, type StopCause, type StopRecord } from "./end-reason.ts";
 import { JobError } from "./errors.ts";
-import { formatBytes } from "./limits.ts";
+import { formatBytes } from "../common/format.ts";
 import type { Job } from "./job.ts";
 import type { LaunchedJob, LaunchExit } from "./launcher.ts";
 import type { OutputNotifier } from "./output-notifier.ts";

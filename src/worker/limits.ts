@@ -3,6 +3,7 @@
  * formatted, and the one range check of a value (limit-layers.ts combines
  * a request with defaults and ceilings).
  */
+import { formatBytes } from "../common/format.ts";
 import { JobError } from "./errors.ts";
 import { LIMIT_NAMES, type LimitName, type Limits } from "./types.ts";
 
@@ -51,19 +52,6 @@ export function formatLimit(name: LimitName, value: number): string {
     case "ioWriteIopsPerSecond":
       return `${value} IOPS`;
   }
-}
-
-/** "3 MiB" for exact multiples, "20.9 GiB" (one decimal) otherwise. */
-export function formatBytes(bytes: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const shown = Number.isInteger(value) ? String(value) : value.toFixed(1);
-  return `${shown} ${units[unit] ?? "bytes"}`;
 }
 
 /** Throws invalid_argument for the first value out of range. */

@@ -27,7 +27,8 @@ import { createLogger, loadPolicy, openDaemon, type Daemon } from "../../server/
 import { CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE, defaultConfigDir } from "../client-config.ts";
 import { HELP_OPTION, noPositionals, type CommandIo } from "../command.ts";
 import { CliError, EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
-import { formatSize, parseSize } from "../sizes.ts";
+import { formatBytes } from "../../common/format.ts";
+import { parseSize } from "../sizes.ts";
 
 export const DEFAULT_LISTEN = { host: "127.0.0.1", port: 50051 };
 
@@ -167,7 +168,7 @@ export function describeCapacity(capacity: {
   maxRunning: number;
 }): string {
   const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
-  return `capacity: ${formatSize(capacity.memoryBytes)} memory, ${plural(capacity.cpu, "core", "cores")}, ${plural(capacity.pids, "process", "processes")}, ${plural(capacity.maxRunning, "job", "jobs")}`;
+  return `capacity: ${formatBytes(capacity.memoryBytes)} memory, ${plural(capacity.cpu, "core", "cores")}, ${plural(capacity.pids, "process", "processes")}, ${plural(capacity.maxRunning, "job", "jobs")}`;
 }
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseSize, formatSize } from "../../../src/cli/sizes.ts";
-import { parseDuration, formatDuration } from "../../../src/cli/durations.ts";
+import { parseSize } from "../../../src/cli/sizes.ts";
+import { parseDuration } from "../../../src/cli/durations.ts";
 import { UsageError } from "../../../src/cli/errors.ts";
 import { jobIdFrom, splitAtCommand } from "../../../src/cli/command.ts";
 import { parseJobCommand } from "../../../src/cli/job-options.ts";
@@ -43,13 +43,6 @@ describe("parseSize", () => {
     }
     assert.throws(() => parseSize("99999999999T", "--memory"), /too large/);
   });
-
-  it("formats sizes for people", () => {
-    assert.equal(formatSize(0), "0 B");
-    assert.equal(formatSize(1023), "1023 B");
-    assert.equal(formatSize(1536), "1.5 KiB");
-    assert.equal(formatSize(256 * 1024 ** 2), "256 MiB");
-  });
 });
 
 describe("parseDuration", () => {
@@ -72,13 +65,6 @@ describe("parseDuration", () => {
         bad,
       );
     }
-  });
-
-  it("formats durations for people", () => {
-    assert.equal(formatDuration(850), "850 ms");
-    assert.equal(formatDuration(12_300), "12.3 s");
-    assert.equal(formatDuration(245_000), "4m 05s");
-    assert.equal(formatDuration(7_380_000), "2h 03m");
   });
 });
 

@@ -94,10 +94,7 @@ describe("how a job ended", () => {
     });
     assert.equal(timeout.state, "failed");
     assert.equal(timeout.cause, "timeout");
-    assert.equal(
-      timeout.reason,
-      "timed out after 1500 ms: ended after SIGTERM (killed by SIGTERM)",
-    );
+    assert.equal(timeout.reason, "timed out after 1.5 s: ended after SIGTERM (killed by SIGTERM)");
     const cap = decideEnd({
       ...base,
       exitCode: null,
