@@ -11,7 +11,8 @@
  * Relative paths are taken from the current directory.
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
-import { access, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { exists } from "../common/files.ts";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { CliError, UsageError } from "./errors.ts";
@@ -61,13 +62,6 @@ export interface ClientConfig {
   cert: Setting;
   key: Setting;
   serverName: Setting | undefined;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -211,7 +205,8 @@ export async function loadClientCredentials(
   const settings = [config.ca, config.cert, config.key];
   if (
     settings.every((s) => s.from === "default") &&
-    !(await Promise.all(settings.map((s) => exists(s.value)))).some(Boolean)
+    // A file there but unreadable counts as there: reading it says why.
+    !(await Promise.all(settings.map((s) => exists(s.value).catch(() => true)))).some(Boolean)
   ) {
     throw new CliError(
       `no client identity in ${config.configDir} (${CA_FILE}, ${CLIENT_CERT_FILE}, ${CLIENT_KEY_FILE}): \`jobworker serve\` installs its admin identity there when it creates its PKI; otherwise create one with \`jobworker certs issue --dir DIR --user NAME\` and copy it there, or pass --ca, --cert and --key`,

@@ -18,7 +18,7 @@
  * their grace period), and exits 0; a second signal exits at once (status 1;
  * jobs left behind are marked failed at the next start).
  */
-import { access, copyFile, chmod, mkdir } from "node:fs/promises";
+import { copyFile, chmod, mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -27,6 +27,7 @@ import { createLogger, loadPolicy, openDaemon, type Daemon } from "../../server/
 import { CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE, defaultConfigDir } from "../client-config.ts";
 import { HELP_OPTION, noPositionals, type CommandIo } from "../command.ts";
 import { CliError, EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
+import { exists } from "../../common/files.ts";
 import { formatBytes } from "../../common/format.ts";
 import { parseSize } from "../sizes.ts";
 
@@ -208,15 +209,6 @@ function defaultStateDir(env: NodeJS.ProcessEnv): string {
     xdg === undefined || xdg === "" ? join(homedir(), ".local", "state") : xdg,
     "jobworker",
   );
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function formatAddress(address: { host: string; port: number }): string {
