@@ -9,8 +9,8 @@
  *       namespaces cost (a new network namespace is the dear one);
  *   (b) what a user could do with util-linux (unshare + setpriv);
  *   (c) a plain child_process.spawn('true').
- * "Running" is when the exec is confirmed (StartJob's reply; for (a) EOF on
- * the launcher's status pipe); "ended" is when the end is known (the final
+ * "Running" is when the exec is confirmed (StartJob's reply; for (a) the
+ * launcher's "ok" on its status channel); "ended" is when the end is known (the final
  * status on WatchJob; for (a) the launcher's exit and the cgroup removed).
  */
 import { spawn } from "node:child_process";
