@@ -15,10 +15,11 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { findLauncher, launch, type LaunchRequest } from "../src/worker/launcher.ts";
+import { Spawner } from "../src/worker/spawner.ts";
 import { createHandCgroup, createParent, removeCgroupTree } from "./lib/cgroup.ts";
 import { expectSucceeded, waitEnded } from "./lib/jobs.ts";
 import { numberOptions } from "./lib/options.ts";
@@ -58,7 +59,7 @@ function exited(child: ReturnType<typeof spawn>): Promise<void> {
   });
 }
 
-const launcher = await findLauncher();
+const spawner = new Spawner(await findLauncher());
 const server = await startBenchServer();
 const client = server.client();
 const scratch = await mkdtemp(join(stateRoot(), "jw-bench-launcher-"));
@@ -79,25 +80,20 @@ async function launcherDirect(namespaces: LaunchRequest["namespaces"]): Promise<
   const name = `hand-${++handCount}`;
   const t0 = performance.now();
   const cgroup = await createHandCgroup(handParent, name, JOB_LIMITS);
-  const output = await open(join(scratch, name), "a", 0o600);
-  let job;
-  try {
-    job = launch(launcher, {
-      program: TRUE,
-      args: [],
-      env: { PATH },
-      cwd: "/",
-      searchPath: PATH,
-      user: { uid: NOBODY, gid: NOBODY },
-      procsFiles: cgroup.procsFiles,
-      outputFd: output.fd,
-      namespaces,
-      hostname: name,
-    });
-  } finally {
-    // The launcher has its own copy of the descriptor.
-    await output.close();
-  }
+  const outputPath = join(scratch, name);
+  await writeFile(outputPath, "", { mode: 0o600 });
+  const job = await launch(spawner, {
+    program: TRUE,
+    args: [],
+    env: { PATH },
+    cwd: "/",
+    searchPath: PATH,
+    user: { uid: NOBODY, gid: NOBODY },
+    procsFiles: cgroup.procsFiles,
+    outputPath,
+    namespaces,
+    hostname: name,
+  });
   await job.started;
   const runningMs = performance.now() - t0;
   const exit = await job.exited;
@@ -155,6 +151,7 @@ try {
     }
   }
 } finally {
+  spawner.close();
   await server.close();
   await rm(scratch, { recursive: true, force: true });
   await removeCgroupTree(handParent);

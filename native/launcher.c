@@ -4,6 +4,10 @@
  * step, every system call checked, failures reported with the step's name
  * and errno.
  *
+ * The same binary is the spawner (`jobworker-launcher --spawner`, see
+ * spawner.c): the small process the server starts once, which forks and
+ * execs the launcher for every job.
+ *
  * Usage (argv only, never a shell; only the server writes it):
  *   jobworker-launcher [--cgroup-procs FILE]... [--uid N --gid N]
  *     [--hostname NAME] [--scratch DIR] [--tmpfs-size BYTES]
@@ -694,6 +698,8 @@ int main(int argc, char **argv)
 {
 	struct config cfg;
 	sigset_t waited;
+	if (argc == 2 && strcmp(argv[1], "--spawner") == 0)
+		return spawner_main();
 	if (check_channel_fds() < 0)
 		return EXIT_SETUP_FAILED;
 	if (parse_args(argc, argv, &cfg) < 0)

@@ -85,6 +85,11 @@ int read_job_spec(int fd, struct job_spec *spec);
 int find_program(const char *name, const char *search_path, char *found,
 		 size_t size);
 
+/* ---- spawner.c: the long-lived process that forks launchers ------------- */
+
+/* Runs the spawner on fd 3 (`jobworker-launcher --spawner`); returns its exit status. */
+int spawner_main(void);
+
 /* ---- seccomp.c: the default system call filter -------------------------- */
 
 /* Installs the filter on this thread and its future children (needs

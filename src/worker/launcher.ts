@@ -11,15 +11,16 @@
  * directory travel on fd 4 (the "job spec", encoded here) and are read by
  * the launcher only after the privilege drop.
  */
-import { spawn } from "node:child_process";
 import { constants as fsConstants, readFileSync } from "node:fs";
 import { access } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
-import { Readable, Writable } from "node:stream";
 import { LAUNCHER_BINARY } from "../../native/build.ts";
-import { JobError } from "./errors.ts";
 import { errnoOf } from "../common/errno.ts";
+import { JobError } from "./errors.ts";
 import { describeErrno, fromOsError } from "./os-errors.ts";
+import type { LaunchExit, SpawnedLauncher, Spawner } from "./spawner.ts";
+
+export type { LaunchExit } from "./spawner.ts";
 
 /** How the job sees its own cgroup: cgroup v2's tree, or these v1 hierarchies. */
 export type CgroupView = { mode: "v2" } | { mode: "v1"; hierarchies: readonly string[] };
@@ -38,8 +39,8 @@ export interface LaunchRequest {
   user?: { uid: number; gid: number };
   /** `cgroup.procs` files the launcher joins before anything else. */
   procsFiles: readonly string[];
-  /** An fd opened O_WRONLY|O_APPEND on the output file: the job's stdout and stderr. */
-  outputFd: number;
+  /** The job's output file (it exists): its stdout and stderr, opened O_APPEND by the spawner. */
+  outputPath: string;
   namespaces: {
     pid: boolean;
     mount: boolean;
@@ -65,12 +66,6 @@ export interface LaunchRequest {
    * it runs: a JobError refuses it. Absent: any program.
    */
   approve?: (realPath: string) => JobError | undefined;
-}
-
-/** How the launcher (hence the command) ended: one of the two is set. */
-export interface LaunchExit {
-  exitCode: number | null;
-  signal: NodeJS.Signals | null;
 }
 
 export interface LaunchedJob {
@@ -235,15 +230,10 @@ class StatusReader {
  */
 async function converse(
   request: LaunchRequest,
-  status: Readable,
-  spec: Writable,
-  exited: Promise<LaunchExit>,
+  launcher: SpawnedLauncher,
 ): Promise<{ program: string }> {
-  // A launcher that failed before reading the spec closed fd 4: what it
-  // said on fd 3 is the story, not our EPIPE.
-  spec.on("error", () => undefined);
-  spec.write(encodeJobSpec(request));
   const reader = new StatusReader();
+  const { status } = launcher;
   let program: string | undefined;
   let refusal: JobError | undefined;
   for await (const chunk of status as AsyncIterable<Buffer>) {
@@ -253,7 +243,8 @@ async function converse(
         program = message.path;
         if (request.approve === undefined) continue;
         refusal = request.approve(program);
-        spec.write(refusal === undefined ? "exec\n" : "deny\n");
+        launcher.input(refusal === undefined ? "exec\n" : "deny\n");
+        launcher.closeInput();
         continue;
       }
       if (message.text === "ok" && program !== undefined) return { program };
@@ -269,7 +260,7 @@ async function converse(
       throw failureOf(request, step, Number(errnoText));
     }
   }
-  const { exitCode, signal } = await exited;
+  const { exitCode, signal } = await launcher.exited;
   const how = signal !== null ? `killed by ${signal}` : `exit code ${exitCode ?? "unknown"}`;
   const said = reader.rest === "" ? "" : `, after "${reader.rest}"`;
   throw new JobError(
@@ -296,43 +287,22 @@ export async function findLauncher(binary = LAUNCHER_BINARY): Promise<string> {
 }
 
 /**
- * Spawns `launcher` (findLauncher's) for one job. Throws a JobError when it
- * cannot be spawned; everything after that is reported through `started`.
+ * Starts the launcher for one job through `spawner`. Resolves once it
+ * exists; everything after that is reported through `started` and
+ * `exited`. Throws a JobError when the launcher cannot be started at all.
  */
-export function launch(launcher: string, request: LaunchRequest): LaunchedJob {
-  const child = spawn(launcher, launcherArgs(request), {
-    // fd 3 the status channel, fd 4 the spec channel (socket pairs).
-    stdio: ["ignore", request.outputFd, request.outputFd, "pipe", "pipe"],
-    // Root-side code sees no caller-controlled environment (LD_PRELOAD
-    // and the like); the job's own environment travels in the spec.
-    env: {},
-    // Its own session: a Ctrl-C at the server's terminal must not reach
-    // the jobs directly (a stop is the worker's decision).
-    detached: true,
-  });
-  const exited = new Promise<LaunchExit>((resolve) => {
-    child.once("exit", (exitCode, signal) => {
-      resolve({ exitCode, signal });
-    });
-    // Only spawn failures ('exit' never follows them); handled below.
-    child.once("error", () => {
-      resolve({ exitCode: null, signal: null });
-    });
-  });
-  const { pid } = child;
-  const [, , , status, spec] = child.stdio;
-  if (pid === undefined || !(status instanceof Readable) || !(spec instanceof Writable)) {
-    child.kill("SIGKILL");
-    throw new JobError(
-      "resource_exhausted",
-      "could not start the job launcher (out of processes or file descriptors)",
-    );
-  }
-  const started = converse(request, status, spec, exited).finally(() => {
-    status.destroy();
-    spec.destroy();
+export async function launch(spawner: Spawner, request: LaunchRequest): Promise<LaunchedJob> {
+  const launcher = await spawner.launch(
+    ["jobworker-launcher", ...launcherArgs(request)],
+    request.outputPath,
+    encodeJobSpec(request),
+  );
+  // Without a program check, the spec is all the launcher will read.
+  if (request.approve === undefined) launcher.closeInput();
+  const started = converse(request, launcher).finally(() => {
+    launcher.status.destroy();
   });
   // Awaiters still see the rejection; nobody awaiting must not crash the process.
   started.catch(() => undefined);
-  return { pid, started, exited };
+  return { pid: launcher.pid, started, exited: launcher.exited };
 }

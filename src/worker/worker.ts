@@ -16,6 +16,7 @@ import { JobSupervisor } from "./job-supervisor.ts";
 import { Job } from "./job.ts";
 import { resolveAllowList, SERVER_SEARCH_PATH } from "./command-path.ts";
 import { findLauncher, launch } from "./launcher.ts";
+import { Spawner } from "./spawner.ts";
 import { limitWords } from "./limits.ts";
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from "./options.ts";
 import { fromOsError } from "./os-errors.ts";
@@ -102,8 +103,8 @@ export class Worker {
   /** Stops asked for while a job was being set up, before its supervisor existed. */
   readonly #pendingStops = new Map<string, number>();
   readonly #cleaner: ScratchCleaner;
-  /** The launcher binary, found once at open. */
-  readonly #launcher: string;
+  /** Starts the launchers (one small native process, started once: spawner.ts). */
+  readonly #spawner: Spawner;
   /** Walks of scratch folders (disk limits), a few at a time whatever the jobs. */
   readonly #measure = limitConcurrency(treeUsage, MEASUREMENTS_AT_ONCE);
   readonly #uidClaim: RangeClaim | undefined;
@@ -119,7 +120,7 @@ export class Worker {
     unreadable: UnreadableRecord[],
   ) {
     this.#options = options;
-    this.#launcher = launcher;
+    this.#spawner = new Spawner(launcher);
     this.#stateDir = new StateDir(options.stateDir);
     this.#cgroups = cgroups;
     this.#uids = uids?.pool;
@@ -367,6 +368,8 @@ export class Worker {
       // The range stays recorded for as long as files of its uids remain.
       const left = await readdir(this.#stateDir.scratchRoot).catch(() => []);
       if (left.length === 0) await this.#uidClaim?.release();
+      // Last: its launchers die with it, and every job has ended by now.
+      this.#spawner.close();
     })();
     return this.#closing;
   }
@@ -582,42 +585,36 @@ export class Worker {
     try {
       if (scratch !== undefined) await this.#makeScratch(id, uid);
       cgroup = await this.#cgroups.create(id, checked.limits, notInForce);
-      const output = await open(this.#stateDir.outputFile(id), "a", 0o600);
       const { isolation } = this.#options;
-      try {
-        launched = launch(this.#launcher, {
-          program: checked.command,
-          args: checked.args,
-          env: checked.env,
-          cwd: job.snapshot().cwd,
-          searchPath: SERVER_SEARCH_PATH,
-          ...(uid === undefined ? {} : { user: { uid, gid: uid } }),
-          procsFiles: cgroup.procsFiles,
-          outputFd: output.fd,
-          namespaces: {
-            pid: isolation.pid,
-            mount: isolation.mount,
-            uts: isolation.uts,
-            ipc: isolation.ipc,
-            net: isolation.net,
-            cgroup: isolation.cgroup && isolation.mount,
-          },
-          hostname: `job-${id.slice(0, 8)}`,
-          ...(scratch === undefined ? {} : { scratch }),
-          ...(checked.limits.memoryBytes === undefined
-            ? {}
-            : { tmpfsBytes: checked.limits.memoryBytes }),
-          cgroupView: this.#cgroups.view,
-          seccomp: policy.unconfined !== true,
-          ...(approve === undefined ? {} : { approve }),
-          ...(checked.limits.diskBytes === undefined
-            ? {}
-            : { fileSizeLimitBytes: checked.limits.diskBytes }),
-        });
-      } finally {
-        // The launcher has its own copy of the descriptor.
-        await output.close();
-      }
+      launched = await launch(this.#spawner, {
+        program: checked.command,
+        args: checked.args,
+        env: checked.env,
+        cwd: job.snapshot().cwd,
+        searchPath: SERVER_SEARCH_PATH,
+        ...(uid === undefined ? {} : { user: { uid, gid: uid } }),
+        procsFiles: cgroup.procsFiles,
+        outputPath: this.#stateDir.outputFile(id),
+        namespaces: {
+          pid: isolation.pid,
+          mount: isolation.mount,
+          uts: isolation.uts,
+          ipc: isolation.ipc,
+          net: isolation.net,
+          cgroup: isolation.cgroup && isolation.mount,
+        },
+        hostname: `job-${id.slice(0, 8)}`,
+        ...(scratch === undefined ? {} : { scratch }),
+        ...(checked.limits.memoryBytes === undefined
+          ? {}
+          : { tmpfsBytes: checked.limits.memoryBytes }),
+        cgroupView: this.#cgroups.view,
+        seccomp: policy.unconfined !== true,
+        ...(approve === undefined ? {} : { approve }),
+        ...(checked.limits.diskBytes === undefined
+          ? {}
+          : { fileSizeLimitBytes: checked.limits.diskBytes }),
+      });
     } catch (err) {
       await cgroup?.remove();
       await this.#releaseScratch(job, uid);

@@ -3,15 +3,7 @@
  * root). /bin/sh appears here only as the command under test.
  */
 import assert from "node:assert/strict";
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -19,6 +11,7 @@ import { SERVER_SEARCH_PATH } from "../../src/worker/command-path.ts";
 import { isJobError } from "../../src/worker/errors.ts";
 import { LAUNCHER_BINARY } from "../../native/build.ts";
 import { launch, type LaunchExit, type LaunchRequest } from "../../src/worker/launcher.ts";
+import { Spawner } from "../../src/worker/spawner.ts";
 import { makeJobVisibleDir } from "../helpers/dirs.ts";
 
 const SH = "/bin/sh";
@@ -34,6 +27,7 @@ const NO_NAMESPACES = {
 
 let scratch = "";
 let runs = 0;
+const spawner = new Spawner(LAUNCHER_BINARY);
 
 before(async () => {
   // Not under /tmp: the job has a private one.
@@ -41,6 +35,7 @@ before(async () => {
 });
 
 after(() => {
+  spawner.close();
   rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -55,42 +50,37 @@ interface Run {
 }
 
 /** Launches `command args` with every namespace, as root, in "/", unless overridden. */
-function start(
+async function start(
   program: string,
   args: readonly string[],
   overrides: Partial<LaunchRequest> = {},
-): Run {
+): Promise<Run> {
   const outputPath = path.join(scratch, `output-${++runs}`);
-  const outputFd = openSync(outputPath, "a");
-  try {
-    const job = launch(LAUNCHER_BINARY, {
-      program,
-      args,
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
-      cwd: "/",
-      searchPath: SERVER_SEARCH_PATH,
-      procsFiles: [],
-      outputFd,
-      namespaces: ALL_NAMESPACES,
-      ...overrides,
-    });
-    return {
-      pid: job.pid,
-      outputPath,
-      started: job.started.then(
-        () => undefined,
-        (err: unknown) => err,
-      ),
-      program: job.started.then(
-        (info) => info.program,
-        () => undefined,
-      ),
-      exited: job.exited,
-    };
-  } finally {
-    // The launcher has its own copy; ours would only keep the file open.
-    closeSync(outputFd);
-  }
+  writeFileSync(outputPath, "");
+  const job = await launch(spawner, {
+    program,
+    args,
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+    cwd: "/",
+    searchPath: SERVER_SEARCH_PATH,
+    procsFiles: [],
+    outputPath,
+    namespaces: ALL_NAMESPACES,
+    ...overrides,
+  });
+  return {
+    pid: job.pid,
+    outputPath,
+    started: job.started.then(
+      () => undefined,
+      (err: unknown) => err,
+    ),
+    program: job.started.then(
+      (info) => info.program,
+      () => undefined,
+    ),
+    exited: job.exited,
+  };
 }
 
 /** Runs to the end: whether it started, how it exited, what it wrote. */
@@ -99,7 +89,7 @@ async function run(
   args: readonly string[],
   overrides: Partial<LaunchRequest> = {},
 ) {
-  const job = start(command, args, overrides);
+  const job = await start(command, args, overrides);
   const [failure, exit] = await Promise.all([job.started, job.exited]);
   return { failure, exit, output: readFileSync(job.outputPath, "utf8") };
 }
@@ -237,7 +227,7 @@ describe("cgroups", () => {
   test("the launcher joins the cgroups before the command runs, and killing it ends the job", async () => {
     const cgroups = makeCgroups();
     try {
-      const job = start(SH, ["-c", "cat /proc/self/cgroup; echo ready; exec sleep 30"], {
+      const job = await start(SH, ["-c", "cat /proc/self/cgroup; echo ready; exec sleep 30"], {
         procsFiles: cgroups.procsFiles,
       });
       assert.equal(await job.started, undefined);
@@ -297,20 +287,19 @@ describe("namespaces", () => {
   });
 
   test("the network has only lo, and it is up", async () => {
-    // Node's os.networkInterfaces() lists only interfaces that are UP and
-    // RUNNING; the connect proves loopback traffic flows.
+    // The connect proves loopback traffic flows. (python3, not this test's
+    // own node: a program under the host's /tmp, where a clone may sit, is
+    // hidden by the job's private /tmp.)
     const script = `
-      const net = require("node:net");
-      const names = Object.keys(require("node:os").networkInterfaces());
-      const devices = require("node:fs").readFileSync("/proc/net/dev", "utf8")
-        .split("\\n").slice(2).filter(Boolean).map((l) => l.split(":")[0].trim());
-      const server = net.createServer((c) => c.end()).listen(0, "127.0.0.1", () => {
-        net.connect(server.address().port, "127.0.0.1", () => {
-          console.log(JSON.stringify({ names, devices }));
-          process.exit(0);
-        });
-      });`;
-    const { exit, output } = await run(process.execPath, ["-e", script]);
+import json, socket
+names = [name for _, name in socket.if_nameindex()]
+devices = [l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:] if l]
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen()
+socket.create_connection(server.getsockname()).close()
+print(json.dumps({"names": names, "devices": devices}))`;
+    const { exit, output } = await run("/usr/bin/python3", ["-c", script]);
     assert.deepEqual(exit, { exitCode: 0, signal: null }, output);
     assert.deepEqual(JSON.parse(output), { names: ["lo"], devices: ["lo"] });
   });
@@ -364,7 +353,7 @@ describe("the command's process", () => {
 describe("signals", () => {
   for (const pid of [true, false]) {
     test(`SIGTERM to the outer launcher reaches the command (pid namespace ${pid ? "on" : "off"})`, async () => {
-      const job = start(
+      const job = await start(
         SH,
         ["-c", 'trap "exit 7" TERM; echo ready; while :; do sleep 0.05; done'],
         {
