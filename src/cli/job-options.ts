@@ -57,7 +57,8 @@ Command:
   "COMMAND LINE"       one quoted string is split like sh splits words (quotes and
                        backslashes), but no shell runs it: a string that needs one
                        ($VAR, $(...), globs, |, <, >, ;, &) is refused; write
-                       -- sh -c '...' to use a shell on purpose.`;
+                       -- sh -c '...' to use a shell on purpose. Our options may
+                       follow the string too ("echo 'hi there'" --cpu 0.5).`;
 
 function positiveNumber(text: string, option: string): number {
   const value = Number(text);
@@ -117,18 +118,49 @@ const OPTIONS = {
   "reconnect-timeout": { type: "string" },
 } as const;
 
+/** Characters that make one word a command line to split rather than a program's name. */
+const COMMAND_LINE_CHARS = /[\s'"\\]/;
+
+/**
+ * Our options and the job's command words. A command given as one string
+ * that needs splitting (`start "echo 'Life is Great'" --cpu-weight 1024`)
+ * is a whole command line, so the words after it are ours again, as a
+ * person typing it means them; a command of separate words (`run ls -la`)
+ * keeps every word after its name, as docker does.
+ */
+function commandWords(
+  command: string,
+  argv: readonly string[],
+  options: typeof OPTIONS,
+): { ours: string[]; words: string[] } {
+  const split = splitAtCommand(argv, options);
+  const [first, ...rest] = split.command;
+  if (split.afterDashDash || first === undefined) return { ours: split.ours, words: split.command };
+  if (rest.length > 0 && !COMMAND_LINE_CHARS.test(first)) {
+    return { ours: split.ours, words: split.command };
+  }
+  // The rest are our options: another command word there would be lost.
+  const after = splitAtCommand(rest, options);
+  const stray = after.afterDashDash ? ["--", ...after.command] : after.command;
+  if (stray.length > 0) {
+    throw new UsageError(
+      `the command is given as one string (${JSON.stringify(first)}), so ${JSON.stringify(stray[0])} after it is not part of it: put the whole command line in the quotes, or write -- COMMAND ARG...`,
+      command,
+    );
+  }
+  return { ours: [...split.ours, ...rest], words: splitCommandLine(first) };
+}
+
 /** Parses `argv` of run/start: our options, then the job's command. */
 export function parseJobCommand(command: string, argv: readonly string[], env: NodeJS.ProcessEnv) {
   const options = OPTIONS;
-  const split = splitAtCommand(argv, options);
+  const { ours, words } = commandWords(command, argv, options);
   const { values } = parseOrUsage(command, () =>
-    parseArgs({ args: split.ours, options, allowPositionals: false, strict: true }),
+    parseArgs({ args: ours, options, allowPositionals: false, strict: true }),
   );
   const request = create(StartJobRequestSchema);
   if (values.help === true) return { values, request };
 
-  let words = split.command;
-  if (!split.afterDashDash && words.length === 1) words = splitCommandLine(words[0] ?? "");
   const [program, ...args] = words;
   if (program === undefined || program === "") {
     throw new UsageError(

@@ -294,3 +294,44 @@ describe("serve's capacity flags", () => {
     );
   });
 });
+
+describe("parseJobCommand with the command as one string", () => {
+  it("takes the options after a command line that needed splitting as ours (the seed example)", () => {
+    const { request } = parseJobCommand(
+      "start",
+      [
+        "echo 'Life is Great'",
+        "--cpu-weight",
+        "1024",
+        "--memory-limit",
+        "100M",
+        "--io-weight",
+        "100",
+      ],
+      {},
+    );
+    assert.deepEqual([request.command, ...request.args], ["echo", "Life is Great"]);
+    const limits = request.limits;
+    assert.ok(limits);
+    assert.equal(limits.cpuWeight, 1024);
+    assert.equal(limits.memoryBytes, 100n * 1024n * 1024n);
+    assert.equal(limits.ioWeight, 100);
+  });
+
+  it("keeps every word after a plain program name as its argument (run ls -la)", () => {
+    const { request } = parseJobCommand("run", ["ls", "--cpu", "1"], {});
+    assert.deepEqual([request.command, ...request.args], ["ls", "--cpu", "1"]);
+    const quoted = parseJobCommand("run", ["--cpu", "1", "ls -la /tmp"], {}).request;
+    assert.deepEqual([quoted.command, ...quoted.args], ["ls", "-la", "/tmp"]);
+    assert.equal(quoted.limits?.cpu, 1);
+  });
+
+  it("refuses a word after a command line that would be lost, naming it", () => {
+    assert.throws(
+      () => parseJobCommand("run", ["echo 'a b'", "--cpu", "1", "extra"], {}),
+      (err: unknown) =>
+        err instanceof UsageError && /"extra" after it is not part of it/.test(err.message),
+    );
+    assert.throws(() => parseJobCommand("run", ["echo 'a b'", "--", "x"], {}), UsageError);
+  });
+});
