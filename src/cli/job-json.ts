@@ -67,6 +67,8 @@ export interface JobJson {
   endedAt: string | null;
   limits: LimitsJson;
   limitsNotInForce: string[];
+  /** Why each of limitsNotInForce is not in force, in words, by its name. */
+  limitsNotInForceReasons: Record<string, string>;
   timeoutMs: number | null;
   usage: UsageJson;
   outputBytes: number;
@@ -184,6 +186,7 @@ export function jobToJson(job: Job): JobJson {
     endedAt: iso(job.endedAt),
     limits: limitsJson(job.limits),
     limitsNotInForce: [...job.limitsNotInForce],
+    limitsNotInForceReasons: { ...job.limitsNotInForceReasons },
     timeoutMs: job.timeoutMs === 0n ? null : Number(job.timeoutMs),
     usage: usageJson(job.usage),
     outputBytes: Number(job.outputBytes),

@@ -39,6 +39,14 @@ export function authorizeStop(who: Identity, job: { owner: string }): void {
   }
 }
 
+/** Whose load GetHost lists: a user its own only; observer and admin everyone's. */
+export function hostOwnersFor<T extends { owner: string }>(
+  who: Identity,
+  owners: readonly T[],
+): T[] {
+  return who.role === "user" ? owners.filter((load) => load.owner === who.user) : [...owners];
+}
+
 /**
  * The worker's list filter for a caller's request, or null when the request
  * asks for jobs the caller may not see (a user asking for another owner:

@@ -10,6 +10,12 @@ import {
   EndCause as ProtoEndCause,
   JobSchema,
   LimitsSchema,
+  GetHostResponseSchema,
+  HostUsageSchema,
+  ResourcesSchema,
+  type GetHostResponse,
+  type HostUsage,
+  type Resources,
   type Job,
   type Limits as ProtoLimits,
   type StartJobRequest,
@@ -23,6 +29,9 @@ import {
   type Limits,
   type StopOutcome,
   type EndCause,
+  type HostLoad,
+  type Load,
+  type LoadUsage,
 } from "../worker/index.ts";
 
 const STATE_TO_PROTO: Readonly<Record<JobState, ProtoJobState>> = {
@@ -167,6 +176,7 @@ export function jobToProto(status: JobStatus): Job {
     pid: status.pid ?? 0,
     limits: limitsToProto(status.limits),
     limitsNotInForce: status.limitsNotInForce,
+    limitsNotInForceReasons: status.limitsNotInForceReasons,
     timeoutMs: u64(status.timeoutMs ?? 0),
     usage: {
       cpuUsec: u64(status.usage.cpuUsec),
@@ -199,4 +209,48 @@ export function jobToProto(status: JobStatus): Job {
   if (startedAt !== undefined) job.startedAt = startedAt;
   if (endedAt !== undefined) job.endedAt = endedAt;
   return job;
+}
+
+function reservedToProto(load: Load): Resources {
+  return create(ResourcesSchema, {
+    cpu: load.reserved.cpu,
+    memoryBytes: u64(load.reserved.memoryBytes),
+    pids: u64(load.reserved.pids),
+    jobs: load.starting + load.running,
+  });
+}
+
+function usageToProto(used: LoadUsage): HostUsage {
+  return create(HostUsageSchema, {
+    cpu: used.cpu,
+    memoryBytes: u64(used.memoryBytes),
+    pids: used.pids,
+    ioReadBytesPerSecond: u64(used.ioReadBytesPerSecond),
+    ioWriteBytesPerSecond: u64(used.ioWriteBytesPerSecond),
+  });
+}
+
+/** The host's load as GetHost answers it, with only the owners in `owners` listed. */
+export function hostToProto(host: HostLoad, owners: HostLoad["owners"]): GetHostResponse {
+  const { capacity } = host;
+  return create(GetHostResponseSchema, {
+    capacity: {
+      cpu: capacity.cpu,
+      memoryBytes: u64(capacity.memoryBytes),
+      pids: u64(capacity.pids),
+      jobs: capacity.maxRunning,
+    },
+    reserved: reservedToProto(host.total),
+    used: usageToProto(host.total.used),
+    queued: host.total.queued,
+    owners: owners.map((load) => ({
+      owner: load.owner,
+      running: load.starting + load.running,
+      queued: load.queued,
+      reserved: reservedToProto(load),
+      used: usageToProto(load.used),
+    })),
+    cgroupMode: host.cgroupMode,
+    limitsNotEnforceable: host.unenforceable,
+  });
 }

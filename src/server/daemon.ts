@@ -20,8 +20,10 @@ import {
 import { JobError, Worker, type WorkerOptions } from "../worker/index.ts";
 import type { HealthState } from "./health.ts";
 import type { Logger } from "./logger.ts";
+import { DaemonMetrics } from "./metrics.ts";
+import { listenForMetrics, type MetricsListener } from "./metrics-listener.ts";
 import type { Policy } from "./policy.ts";
-import { startServer, type ServerOptions } from "./server.ts";
+import { startServer, type RunningServer, type ServerOptions } from "./server.ts";
 import type { TlsFiles } from "./tls.ts";
 
 export interface DaemonConfig {
@@ -38,6 +40,11 @@ export interface DaemonConfig {
   policy?: Policy;
   /** A deny list file of revoked client certificates (revocation.ts). */
   denyList?: string;
+  /**
+   * A Prometheus metrics listener (plain HTTP, GET /metrics) on this
+   * address; `maxOwners` bounds the owner label (metrics.ts). @default none
+   */
+  metrics?: { listen: { host: string; port: number }; maxOwners?: number };
   /** The API server's finer settings (see ServerOptions). */
   server?: Pick<
     ServerOptions,
@@ -53,6 +60,8 @@ export interface Daemon {
   readonly health: HealthState;
   /** The folder a development PKI was just created in (its admin identity is there), if one was. */
   readonly createdPki: string | undefined;
+  /** Where the metrics listener listens (the real port when 0 was asked for), if there is one. */
+  readonly metricsAddress: { host: string; port: number } | undefined;
   /**
    * Graceful stop, in order: the server drains its calls (see
    * RunningServer.close), then the worker stops the running jobs with their
@@ -81,7 +90,15 @@ export async function openDaemon(config: DaemonConfig): Promise<Daemon> {
   for (const { id, reason } of worker.unreadableRecords) {
     logger.error({ jobId: id, reason }, "job record not readable; the job is left out");
   }
-  let server;
+  const metrics =
+    config.metrics === undefined
+      ? undefined
+      : new DaemonMetrics(
+          worker,
+          config.metrics.maxOwners === undefined ? {} : { maxOwners: config.metrics.maxOwners },
+        );
+  let server: RunningServer | undefined;
+  let metricsListener: MetricsListener | undefined;
   try {
     server = await startServer({
       worker,
@@ -90,9 +107,15 @@ export async function openDaemon(config: DaemonConfig): Promise<Daemon> {
       logger,
       ...(config.policy === undefined ? {} : { policy: config.policy }),
       ...(config.denyList === undefined ? {} : { denyList: config.denyList }),
+      ...(metrics === undefined ? {} : { metrics }),
       ...config.server,
     });
+    if (metrics !== undefined && config.metrics !== undefined) {
+      metricsListener = await listenForMetrics(metrics, config.metrics.listen, logger);
+    }
   } catch (err) {
+    await server?.close();
+    metrics?.close();
     await worker.close();
     throw err;
   }
@@ -110,12 +133,15 @@ export async function openDaemon(config: DaemonConfig): Promise<Daemon> {
     worker,
     health: running.health,
     createdPki,
+    metricsAddress: metricsListener?.address,
     close() {
       closing ??= (async () => {
         clearInterval(expiryTimer);
         try {
+          await metricsListener?.close();
           await running.close();
         } finally {
+          metrics?.close();
           await worker.close();
         }
       })();

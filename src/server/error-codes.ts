@@ -4,7 +4,13 @@
  * `toConnectError` on its way out.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { isJobError, type JobError, type JobErrorCode } from "../worker/index.ts";
+import { StartFailureCause, StartFailureSchema } from "../gen/jobworker/v1/jobworker_pb.js";
+import {
+  isJobError,
+  type JobError,
+  type JobErrorCode,
+  type StartFailure,
+} from "../worker/index.ts";
 import type { Logger } from "./logger.ts";
 
 const CODE_BY_JOB_ERROR: Readonly<Record<JobErrorCode, Code>> = {
@@ -16,9 +22,24 @@ const CODE_BY_JOB_ERROR: Readonly<Record<JobErrorCode, Code>> = {
   internal: Code.Internal,
 };
 
-/** A JobError as the client sees it: its message, the gRPC code of its code. */
+const START_FAILURE_TO_PROTO: Readonly<Record<StartFailure, StartFailureCause>> = {
+  "command-not-found": StartFailureCause.COMMAND_NOT_FOUND,
+  "command-not-executable": StartFailureCause.COMMAND_NOT_EXECUTABLE,
+  "working-directory": StartFailureCause.WORKING_DIRECTORY,
+  "command-not-allowed": StartFailureCause.COMMAND_NOT_ALLOWED,
+};
+
+/**
+ * A JobError as the client sees it: its message, the gRPC code of its code,
+ * and why a command could not be started, as a StartFailure detail, when
+ * that is why (a client acts on it without reading the message).
+ */
 export function fromJobError(err: JobError): ConnectError {
-  return new ConnectError(err.message, CODE_BY_JOB_ERROR[err.code], undefined, undefined, err);
+  const details =
+    err.startFailure === undefined
+      ? undefined
+      : [{ desc: StartFailureSchema, value: { cause: START_FAILURE_TO_PROTO[err.startFailure] } }];
+  return new ConnectError(err.message, CODE_BY_JOB_ERROR[err.code], undefined, details, err);
 }
 
 /** What a client is told about an error we did not expect. */
@@ -48,8 +69,10 @@ export const MAX_MESSAGE_CHARS = 1024;
 function withShortMessage(e: ConnectError): ConnectError {
   if (e.rawMessage.length <= MAX_MESSAGE_CHARS) return e;
   const short = `${e.rawMessage.slice(0, MAX_MESSAGE_CHARS - 20)}… (message shortened)`;
-  // (No handler of ours attaches error details, so none are lost.)
-  return new ConnectError(short, e.code, e.metadata, undefined, e.cause);
+  const shortened = new ConnectError(short, e.code, e.metadata, undefined, e.cause);
+  // The details (a StartFailure) are what a client acts on: keep them.
+  shortened.details = e.details;
+  return shortened;
 }
 
 /** `callAborted`: the call's signal fired (the client cancelled or its

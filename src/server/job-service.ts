@@ -10,11 +10,13 @@ import { JobError, isJobError, type JobStatus, type Worker } from "../worker/ind
 import {
   authorizeStart,
   authorizeStop,
+  hostOwnersFor,
   ownerScope,
   jobNotFound,
   listFilterFor,
 } from "./authorization.ts";
 import {
+  hostToProto,
   jobToProto,
   specFromProto,
   stateFromProto,
@@ -144,6 +146,12 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         offset += data.byteLength;
       }
       throwIfAborted(context);
+    },
+
+    async getHost(_request, context) {
+      const who = callerOf(context);
+      const host = await worker.host();
+      return hostToProto(host, hostOwnersFor(who, host.owners));
     },
 
     async *watchJob(request, context) {

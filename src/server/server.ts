@@ -27,6 +27,7 @@ import { DEFAULT_KEEPALIVE, keepAlive, type KeepaliveOptions } from "./keepalive
 import { logJobEvents } from "./job-events-log.ts";
 import { DEFAULT_LOG_THROTTLE, LogThrottle, type LogThrottleOptions } from "./log-throttle.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import type { ServerMetrics } from "./metrics.ts";
 import { readOpenFileLimit, streamCeilingFor } from "./open-file-limit.ts";
 import { EMPTY_POLICY, userCapsOf, type Policy } from "./policy.ts";
 import { DenyList } from "./revocation.ts";
@@ -73,6 +74,8 @@ export interface ServerOptions {
   /** The rate of the log lines a client can cause (a refused handshake,
    * certificate or connection). @default 10 lines of each per 10 s */
   refusalLog?: LogThrottleOptions;
+  /** Where refused connections, calls and streamed bytes are counted. @default none */
+  metrics?: ServerMetrics;
 }
 
 export interface RunningServer {
@@ -127,9 +130,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     (who) => userCapsOf(policy, who).maxStreams,
     maxStreams,
   );
+  const { metrics } = options;
   const connections = new Connections(
     new UserQuota("connections", (who) => userCapsOf(policy, who).maxConnections),
     (session, refusal) => {
+      metrics?.refused("user_connection_cap");
       refusals.warn(
         { remote: session.socket.remoteAddress, reason: refusal.rawMessage },
         "connection refused",
@@ -161,6 +166,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             );
           }
         });
+  metrics?.observe({ connections: () => connections.size, streams: () => streams.total });
   const health = new HealthState([JobService.typeName]);
   const reflection = new ReflectionIndex([
     JobService,
@@ -191,7 +197,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // Every call, health and reflection included, needs a certificate that
     // names a user and a role: this port serves authenticated clients only.
     requestGate: requireIdentity,
-    interceptors: [errorMapping(logger), limitStreams(streams)],
+    interceptors: [
+      // Outermost, so it counts calls by the codes clients get.
+      ...(metrics === undefined ? [] : [metrics.interceptor]),
+      errorMapping(logger),
+      limitStreams(streams),
+    ],
     logger,
     routes(router) {
       router.service(
@@ -217,6 +228,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     handler,
   );
   guardHandshakes(server, { ...DEFAULT_HANDSHAKE_LIMITS, ...options.handshakes }, (refusal) => {
+    metrics?.refused("too_many_pending_handshakes");
     refusals.warn(refusal, "connection closed before its TLS handshake: too many pending");
   });
 
@@ -233,16 +245,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (closing !== undefined) session.close();
   });
   refuseNonClientCertificates(server, (socket, subject) => {
+    metrics?.refused("no_client_auth_usage");
     refusals.warn(
       { remote: socket.remoteAddress, subject },
       "refused a client certificate without the clientAuth extended key usage",
     );
   });
   server.on("tlsClientError", (err: Error, socket: TLSSocket) => {
-    refusals.warn(
-      { remote: socket.remoteAddress, reason: handshakeFailure(err, socket) },
-      "TLS handshake refused",
-    );
+    const reason = handshakeFailure(err, socket);
+    metrics?.refused(reason);
+    refusals.warn({ remote: socket.remoteAddress, reason }, "TLS handshake refused");
   });
   server.on("sessionError", (err) => {
     logger.debug({ reason: err.message }, "HTTP/2 connection error");

@@ -29,13 +29,28 @@ export const JOB_ERROR_CODES: readonly JobErrorCode[] = [
   "internal",
 ];
 
+/**
+ * Why a command could not be started, as data, for a start refused because
+ * of it: callers act on it (a CLI exits 127 for a command not found, as a
+ * shell does) without reading the message.
+ */
+export type StartFailure =
+  "command-not-found" | "command-not-executable" | "working-directory" | "command-not-allowed";
+
 export class JobError extends Error {
   override readonly name = "JobError";
   readonly code: JobErrorCode;
+  /** Set on the refusal of a start whose command could not be started. */
+  readonly startFailure: StartFailure | undefined;
 
-  constructor(code: JobErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(
+    code: JobErrorCode,
+    message: string,
+    options?: { cause?: unknown; startFailure?: StartFailure },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.startFailure = options?.startFailure;
   }
 
   /** Wraps anything thrown into a JobError, keeping JobErrors as they are. */

@@ -10,7 +10,14 @@ export {
 } from "./worker.ts";
 export type { WorkerOptions, IsolationOptions } from "./options.ts";
 export type { ReadOutputOptions } from "./output-reader.ts";
-export { JobError, isJobError, JOB_ERROR_CODES, type JobErrorCode } from "./errors.ts";
+export type { HostLoad, Load, LoadUsage } from "./host-load.ts";
+export {
+  JobError,
+  isJobError,
+  JOB_ERROR_CODES,
+  type JobErrorCode,
+  type StartFailure,
+} from "./errors.ts";
 export { limitValueProblem, MIN_MEMORY_BYTES, MIN_PIDS } from "./limits.ts";
 export { jobChannel, type JobEvent } from "./job.ts";
 export { workerChannel, type WorkerEvent } from "./worker-events.ts";

@@ -106,5 +106,7 @@ function upgrade(job: JobStatus): JobStatus {
   const endCause = (job as Partial<JobStatus>).endCause ?? null;
   const program = (job as Partial<JobStatus>).program ?? null;
   const usage = { ...job.usage, diskBytes: (job.usage as Partial<Usage>).diskBytes ?? 0 };
-  return { ...job, stopOutcome: outcome, endCause, program, usage };
+  // Before the reasons were recorded: none known (the names still are).
+  const limitsNotInForceReasons = (job as Partial<JobStatus>).limitsNotInForceReasons ?? {};
+  return { ...job, stopOutcome: outcome, endCause, program, usage, limitsNotInForceReasons };
 }

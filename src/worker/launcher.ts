@@ -102,7 +102,8 @@ function resolveFailure(request: LaunchRequest, errno: string, cause: Error): Jo
   const { program } = request;
   const named = `command ${program}`;
   let why: string;
-  if (errno === "ENOENT" || errno === "ENOTDIR") {
+  const notFound = errno === "ENOENT" || errno === "ENOTDIR";
+  if (notFound) {
     why = program.includes("/")
       ? `${named} does not exist`
       : `command not found on the server's PATH: ${program}`;
@@ -111,7 +112,10 @@ function resolveFailure(request: LaunchRequest, errno: string, cause: Error): Jo
   } else {
     why = `${named} cannot be executed: ${describeErrno(errno)}`;
   }
-  return new JobError("invalid_argument", why, { cause });
+  return new JobError("invalid_argument", why, {
+    cause,
+    startFailure: notFound ? "command-not-found" : "command-not-executable",
+  });
 }
 
 /** The launcher's "error <step> <errno>" line as the JobError to reject with. */
@@ -126,15 +130,23 @@ function failureOf(request: LaunchRequest, step: string, errnoValue: number): Jo
         : cause.code === "ENOTDIR"
           ? "is not a directory"
           : `cannot be entered by the job's user: ${words}`;
-    return new JobError("invalid_argument", `working directory ${request.cwd} ${why}`, { cause });
+    return new JobError("invalid_argument", `working directory ${request.cwd} ${why}`, {
+      cause,
+      startFailure: "working-directory",
+    });
   }
   // fromOsError knows which JobError code an errno maps to; the message is ours.
   const { code } = fromOsError(cause, step);
   if (step === "exec") {
     // The program was found and may be run: the kernel refused the file
     // itself (not a program, an interpreter missing), unless out of memory.
-    const why = code === "resource_exhausted" ? code : "invalid_argument";
-    return new JobError(why, `could not start: ${words}`, { cause });
+    if (code === "resource_exhausted") {
+      return new JobError(code, `could not start: ${words}`, { cause });
+    }
+    return new JobError("invalid_argument", `could not start: ${words}`, {
+      cause,
+      startFailure: "command-not-executable",
+    });
   }
   return new JobError(code, `could not set up the job: ${STEP_WORDS[step] ?? step}: ${words}`, {
     cause,

@@ -42,9 +42,10 @@ export interface WorkerOptions {
   /** Limits no job may exceed (a request above one is refused).
    * @default { cpu: the host's cores } */
   ceilings?: Limits;
-  /** Run a job whose limits the host cannot all enforce, listing them in its
-   * status as not in force, instead of refusing it. @default false */
-  allowUnenforcedLimits?: boolean;
+  /** Refuse a job whose limits the host cannot all enforce. Otherwise (as
+   * docker does) it runs, and its status lists those limits as not in
+   * force, each with the reason. @default false */
+  strictLimits?: boolean;
   /** Output a job may write before it is stopped. @default 1 GiB */
   outputCapBytes?: number;
   /** Time between SIGTERM and SIGKILL when stopping. @default 10 s */
@@ -66,7 +67,7 @@ export interface ResolvedWorkerOptions {
   cgroupParent: string;
   defaultLimits: Limits;
   ceilings: Limits;
-  allowUnenforcedLimits: boolean;
+  strictLimits: boolean;
   outputCapBytes: number;
   defaultGraceMs: number;
   isolation: Required<IsolationOptions>;
@@ -114,7 +115,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     cgroupParent,
     defaultLimits,
     ceilings,
-    allowUnenforcedLimits: options.allowUnenforcedLimits ?? false,
+    strictLimits: options.strictLimits ?? false,
     outputCapBytes,
     defaultGraceMs,
     isolation: {

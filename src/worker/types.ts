@@ -158,8 +158,11 @@ export interface JobStatus {
   endedAt: string | null;
   /** The limits requested after defaults, and which of them the host enforces. */
   limits: Limits;
-  /** Limits that are set but not enforced by the host (only when the worker allows it). */
+  /** Limits that are set but not enforced by the host (unless the worker is strict: then refused). */
   limitsNotInForce: LimitName[];
+  /** Why, for each of `limitsNotInForce`, in words ("the disk vda of the state
+   * directory uses the mq-deadline scheduler, which ignores io weights (BFQ needed)"). */
+  limitsNotInForceReasons: Partial<Record<LimitName, string>>;
   timeoutMs: number | null;
   usage: Usage;
   /** Bytes of output written so far. */

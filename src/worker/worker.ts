@@ -14,6 +14,7 @@ import { readAllRecords, writeJsonAtomically, type UnreadableRecord } from "./jo
 import { checkSpec, type CheckedSpec } from "./job-spec.ts";
 import { JobSupervisor } from "./job-supervisor.ts";
 import { Job } from "./job.ts";
+import { LoadMeter, type ActiveJob, type HostLoad } from "./host-load.ts";
 import { resolveAllowList, SERVER_SEARCH_PATH } from "./command-path.ts";
 import { findLauncher, launch } from "./launcher.ts";
 import { Spawner } from "./spawner.ts";
@@ -108,6 +109,8 @@ export class Worker {
   /** Walks of scratch folders (disk limits), a few at a time whatever the jobs. */
   readonly #measure = limitConcurrency(treeUsage, MEASUREMENTS_AT_ONCE);
   readonly #uidClaim: RangeClaim | undefined;
+  /** CPU and IO rates between two calls of host(). */
+  readonly #loadMeter = new LoadMeter();
   #closing: Promise<void> | undefined;
   /** Records that could not be read at open (reported, never fatal). */
   readonly unreadableRecords: readonly UnreadableRecord[];
@@ -182,6 +185,33 @@ export class Worker {
   /** What all running jobs together may reserve. */
   get capacity(): ResolvedWorkerOptions["capacity"] {
     return this.#options.capacity;
+  }
+
+  /**
+   * The host's room for jobs and its load: the capacity, what the jobs
+   * starting and running reserve and what the running ones use (live, from
+   * their cgroups), the queue, in all and per owner (host-load.ts).
+   */
+  async host(): Promise<HostLoad> {
+    const active = [...this.#jobs.values()].filter((job) => !job.ended);
+    const jobs = await Promise.all(
+      active.map(async (job): Promise<ActiveJob> => {
+        const status = job.snapshot();
+        const supervisor = this.#supervisors.get(job.id);
+        const usage =
+          supervisor !== undefined && status.state === "running"
+            ? await supervisor.usage()
+            : undefined;
+        return { status, reservation: this.#admission.reservationOf(status.limits), usage };
+      }),
+    );
+    const { mode, unenforceable } = this.#cgroups.capabilities();
+    return {
+      cgroupMode: mode,
+      capacity: { ...this.#options.capacity },
+      unenforceable,
+      ...this.#loadMeter.measure(jobs, Date.now()),
+    };
   }
 
   /**
@@ -414,20 +444,26 @@ export class Worker {
     return job;
   }
 
-  /** Limits the host cannot enforce: refused, unless the worker allows them (then listed). */
+  /** Limits the host cannot enforce: listed (run anyway, as docker does), or refused when strict. */
   #limitsNotInForce(checked: CheckedSpec): LimitName[] {
     const { unenforceable } = this.#cgroups.capabilities();
     const notInForce = LIMIT_NAMES.filter(
       (name) => checked.limits[name] !== undefined && unenforceable[name] !== undefined,
     );
     const first = notInForce[0];
-    if (first !== undefined && !this.#options.allowUnenforcedLimits) {
+    if (first !== undefined && this.#options.strictLimits) {
       throw new JobError(
         "failed_precondition",
         `this host cannot enforce the ${limitWords(first)} limit: ${unenforceable[first] ?? "unknown reason"}`,
       );
     }
     return notInForce;
+  }
+
+  /** Why each of `names` is not in force on this host (kept in the job's record). */
+  #notInForceReasons(names: readonly LimitName[]): Partial<Record<LimitName, string>> {
+    const { unenforceable } = this.#cgroups.capabilities();
+    return Object.fromEntries(names.map((name) => [name, unenforceable[name] ?? "unknown reason"]));
   }
 
   /** Size of the state directory's file system: no job's disk limit may exceed it. */
@@ -484,6 +520,7 @@ export class Worker {
         endedAt: null,
         limits: checked.limits,
         limitsNotInForce: notInForce,
+        limitsNotInForceReasons: this.#notInForceReasons(notInForce),
         timeoutMs: checked.timeoutMs ?? null,
         usage: ZERO_USAGE,
         outputBytes: 0,
@@ -679,6 +716,7 @@ export class Worker {
         : new JobError(
             "permission_denied",
             `the command ${JSON.stringify(checked.command)} (${realPath}) is not allowed for ${caller}`,
+            { startFailure: "command-not-allowed" },
           );
   }
 

@@ -35,6 +35,7 @@ const JOB_KEYS = [
   "endedAt",
   "limits",
   "limitsNotInForce",
+  "limitsNotInForceReasons",
   "timeoutMs",
   "usage",
   "outputBytes",

@@ -74,6 +74,8 @@ export interface TestServerOptions {
     >
   >;
   pki?: TestPki;
+  /** Serve Prometheus metrics on 127.0.0.1, a free port (`running.metricsAddress`). */
+  metrics?: { maxOwners?: number };
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -98,6 +100,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       logger,
       ...(options.policy === undefined ? {} : { policy: options.policy }),
       ...(denyList === undefined ? {} : { denyList }),
+      ...(options.metrics === undefined
+        ? {}
+        : { metrics: { listen: { host: "127.0.0.1", port: 0 }, ...options.metrics } }),
       server,
     });
   } catch (err) {

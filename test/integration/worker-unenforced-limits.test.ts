@@ -49,10 +49,10 @@ describe("limits the host cannot enforce", () => {
     await removeCgroupParent(CGROUP_PARENT);
   });
 
-  it("are refused with the reason by default", async () => {
+  it("are refused with the reason by a strict worker", async () => {
     const result = await withoutBlkio(
       stateDir,
-      {},
+      { strictLimits: true },
       `result.unenforceable = worker.cgroupCapabilities.unenforceable;
        try {
          await worker.start({ command: "true", owner: "alice", limits: { ioWriteBytesPerSecond: 1048576 } });
@@ -77,15 +77,16 @@ describe("limits the host cannot enforce", () => {
     });
   });
 
-  it("run, listed as not in force, when the worker allows it", async () => {
+  it("run by default (as docker does), listed as not in force with the reason", async () => {
     const result = await withoutBlkio(
       stateDir,
-      { allowUnenforcedLimits: true },
+      {},
       `const job = await worker.start({ command: "true", owner: "alice", limits: { ioWriteBytesPerSecond: 1048576 } });
        const ended = await worker.wait(job.id);
        result.state = ended.state;
        result.limits = ended.limits;
-       result.notInForce = ended.limitsNotInForce;`,
+       result.notInForce = ended.limitsNotInForce;
+       result.reasons = ended.limitsNotInForceReasons;`,
     );
     assert.deepEqual(result, {
       state: "succeeded",
@@ -97,6 +98,7 @@ describe("limits the host cannot enforce", () => {
         diskBytes: 1024 ** 3,
       },
       notInForce: ["ioWriteBytesPerSecond"],
+      reasons: { ioWriteBytesPerSecond: "the blkio controller is not mounted (cgroup v1)" },
     });
   });
 });

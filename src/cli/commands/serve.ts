@@ -12,6 +12,10 @@
  *   identity is copied into the default client directory if that has none,
  *   so `jobworker run -- echo hi` works from another terminal at once.
  *
+ * Every option can also come from a configuration file (`--config FILE`,
+ * YAML or JSON, with the policy in it too: src/server/config-schema.ts);
+ * a flag given wins over the file, key by key.
+ *
  * Human lines go to stdout ("listening on 127.0.0.1:50051" is the one to
  * parse); the server's JSON log lines go to stderr. SIGINT or SIGTERM closes
  * the server gracefully, then the worker (stopping jobs still running, with
@@ -23,7 +27,19 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ADMIN_USER, CA_CERT_FILE } from "../../pki/index.ts";
-import { createLogger, loadPolicy, openDaemon, type Daemon } from "../../server/index.ts";
+import {
+  configJsonSchema,
+  createLogger,
+  LOG_LEVELS,
+  loadConfigFile,
+  loadPolicyFile,
+  openDaemon,
+  policyFrom,
+  type Daemon,
+  type Policy,
+  type PolicyFile,
+  type ServeConfigFile,
+} from "../../server/index.ts";
 import { CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE, defaultConfigDir } from "../client-config.ts";
 import { HELP_OPTION, noPositionals, type CommandIo } from "../command.ts";
 import { CliError, EXIT_OK, parseOrUsage, UsageError } from "../errors.ts";
@@ -39,6 +55,9 @@ Runs the jobworker API server (gRPC over mutual TLS 1.3) on this host. Linux
 only; needs root (cgroups, namespaces, a uid per job).
 
 Options:
+  --config FILE        every option below and the policy, in one YAML or JSON file
+                       (schema/jobworker-config.schema.json; see the README); a
+                       flag given here wins over the file
   --listen HOST:PORT   address to listen on (default ${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}, this host only;
                        :PORT or 0.0.0.0:PORT for every interface; port 0 picks a free one)
   --port N             listen on port N on every interface (as --listen 0.0.0.0:N)
@@ -47,8 +66,9 @@ Options:
                        PKI there, a development PKI is created (as \`certs init\`) and
                        its admin identity is installed as the default client identity
                        (~/.config/jobworker or $JOBWORKER_CONFIG_DIR) if that has none.
-  --policy FILE        per-role and per-user limits and allowed commands (JSON; see
-                       the README)
+  --policy FILE        per-role and per-user limits and allowed commands: the config
+                       file's roles, users and capacity keys alone (YAML or JSON);
+                       its keys replace the config file's
   --deny-list FILE     revoked client certificates, one "serial HEX" or "cn NAME" per
                        line; re-read whenever it changes
   --cgroup-parent NAME parent cgroup of the jobs' cgroups (default jobworker)
@@ -56,6 +76,18 @@ Options:
                        uids (and gids) given to jobs, one per running job (default
                        600000-665535); servers on one host need ranges of their own
   --log-level LEVEL    trace, debug, info (default), warn, error, silent
+  --metrics-listen HOST:PORT
+                       serve Prometheus metrics on this address (plain HTTP, GET
+                       /metrics; e.g. 127.0.0.1:9464); default: no metrics listener
+  --strict-limits      refuse a job whose limits this host cannot all enforce (e.g.
+                       --io-weight without the BFQ scheduler). By default, as docker
+                       does, such a job runs, the client prints a warning, and its
+                       status lists those limits as not in force with the reason
+  --allow-unenforced-limits
+                       the default now (kept so that older command lines work): undoes
+                       a config file's "strictLimits": true
+  --print-config-schema
+                       print the config file's JSON Schema and exit
 
 Capacity: what all running jobs together may reserve (each job its limits; a
 limit it leaves unset reserves the whole capacity of that resource). A job that
@@ -66,10 +98,6 @@ so the kernel enforces them. The flags win over the policy file's "capacity".
   --capacity-cpu CORES     CPU in cores, fractional (default all cores)
   --capacity-pids N        processes and threads (default 90% of pid_max)
   --max-running N          jobs starting or running at once (default 1024)
-  --allow-unenforced-limits
-                       run a job whose limits this host cannot all enforce (e.g.
-                       --io-weight without the BFQ scheduler), listing them as not
-                       in force in its status, instead of refusing it
 
 Output: the capacity in force ("capacity: 21.6 GiB memory, 2 cores, ...") and
 "listening on HOST:PORT" on stdout once the server accepts calls (the real port
@@ -79,6 +107,10 @@ SIGINT/SIGTERM: graceful shutdown (running jobs are stopped), exit 0.
 
 const OPTIONS = {
   ...HELP_OPTION,
+  config: { type: "string" },
+  "print-config-schema": { type: "boolean" },
+  "metrics-listen": { type: "string" },
+  "strict-limits": { type: "boolean" },
   listen: { type: "string" },
   port: { type: "string" },
   "state-dir": { type: "string" },
@@ -172,7 +204,6 @@ export function describeCapacity(capacity: {
   return `capacity: ${formatBytes(capacity.memoryBytes)} memory, ${plural(capacity.cpu, "core", "cores")}, ${plural(capacity.pids, "process", "processes")}, ${plural(capacity.maxRunning, "job", "jobs")}`;
 }
 
-const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
 
 function parsePort(text: string, option: string): number {
@@ -195,11 +226,14 @@ export function parseUidRange(text: string): { first: number; last: number } {
 }
 
 /** "HOST:PORT", "[v6]:PORT" or ":PORT" (every interface). */
-export function parseListen(text: string): { host: string; port: number } {
+export function parseListen(text: string, option = "--listen"): { host: string; port: number } {
   const match = /^(?:\[([^\]]*)\]|([^:[\]]*)):([^:]*)$/.exec(text);
-  if (match === null) throw new UsageError(`--listen ${JSON.stringify(text)} is not HOST:PORT`);
+  if (match === null) throw new UsageError(`${option} ${JSON.stringify(text)} is not HOST:PORT`);
   const host = match[1] ?? match[2] ?? "";
-  return { host: host === "" ? "0.0.0.0" : host, port: parsePort(match[3] ?? "", "--listen port") };
+  return {
+    host: host === "" ? "0.0.0.0" : host,
+    port: parsePort(match[3] ?? "", `${option} port`),
+  };
 }
 
 function defaultStateDir(env: NodeJS.ProcessEnv): string {
@@ -255,20 +289,44 @@ async function offerAdminIdentity(
   }
 }
 
-export async function run(io: CommandIo): Promise<number> {
-  const { values, positionals } = parseOrUsage("serve", () =>
-    parseArgs({ args: io.argv, options: OPTIONS, allowPositionals: true, strict: true }),
+/** What the flags say, over the configuration file, over the defaults. */
+interface ServeSettings {
+  listen: { host: string; port: number };
+  stateDir: string;
+  tlsDir: string;
+  level: LogLevel;
+  policy: Policy | undefined;
+  metrics: { listen: { host: string; port: number }; maxOwners?: number } | undefined;
+}
+
+type ServeValues = ReturnType<typeof parseServeArgs>["values"];
+
+function parseServeArgs(argv: string[]) {
+  return parseOrUsage("serve", () =>
+    parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }),
   );
-  if (values.help === true) {
-    io.stdout.write(help);
-    return EXIT_OK;
-  }
-  noPositionals("serve", positionals);
-  if (process.platform !== "linux") {
-    throw new CliError(
-      `jobworker serve runs on Linux only (it needs cgroups and namespaces); this is ${process.platform}. The client commands work here against a Linux server`,
-    );
-  }
+}
+
+/**
+ * The policy: the config file's roles, users and capacity, each replaced by
+ * a `--policy` file's when that file has the key.
+ */
+async function policyOf(values: ServeValues, file: PolicyFile): Promise<Policy | undefined> {
+  const { roles, users, capacity } = file;
+  const parts: PolicyFile = {
+    ...(roles === undefined ? {} : { roles }),
+    ...(users === undefined ? {} : { users }),
+    ...(capacity === undefined ? {} : { capacity }),
+    ...(values.policy === undefined ? {} : await loadPolicyFile(values.policy)),
+  };
+  return Object.keys(parts).length === 0 ? undefined : policyFrom(parts);
+}
+
+async function settingsOf(
+  values: ServeValues,
+  file: ServeConfigFile,
+  env: NodeJS.ProcessEnv,
+): Promise<ServeSettings> {
   if (values.listen !== undefined && values.port !== undefined) {
     throw new UsageError("give --listen or --port, not both", "serve");
   }
@@ -277,45 +335,97 @@ export async function run(io: CommandIo): Promise<number> {
       ? { host: "0.0.0.0", port: parsePort(values.port, "--port") }
       : values.listen !== undefined
         ? parseListen(values.listen)
-        : DEFAULT_LISTEN;
-  const level = values["log-level"] ?? "info";
+        : file.listen !== undefined
+          ? parseListen(file.listen, "listen")
+          : DEFAULT_LISTEN;
+  const level = values["log-level"] ?? file.logLevel ?? "info";
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     throw new UsageError(
       `--log-level ${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(", ")}`,
       "serve",
     );
   }
+  const stateDir = resolve(values["state-dir"] ?? file.stateDir ?? defaultStateDir(env));
+  const metricsText = values["metrics-listen"] ?? file.metrics?.listen;
+  return {
+    listen,
+    stateDir,
+    tlsDir: resolve(values["tls-dir"] ?? file.tlsDir ?? join(stateDir, "tls")),
+    level: level as LogLevel,
+    policy: await policyOf(values, file),
+    metrics:
+      metricsText === undefined
+        ? undefined
+        : {
+            listen: parseListen(metricsText, "--metrics-listen"),
+            ...(file.metrics?.maxOwners === undefined ? {} : { maxOwners: file.metrics.maxOwners }),
+          },
+  };
+}
+
+/** Whether jobs with limits this host cannot enforce are refused: a flag, else the file. */
+function strictLimitsOf(values: ServeValues, file: ServeConfigFile): boolean {
+  const strict = values["strict-limits"] === true;
+  const allow = values["allow-unenforced-limits"] === true;
+  if (strict && allow) {
+    throw new UsageError("give --strict-limits or --allow-unenforced-limits, not both", "serve");
+  }
+  if (strict || allow) return strict;
+  return file.strictLimits ?? false;
+}
+
+export async function run(io: CommandIo): Promise<number> {
+  const { values, positionals } = parseServeArgs(io.argv);
+  if (values.help === true) {
+    io.stdout.write(help);
+    return EXIT_OK;
+  }
+  noPositionals("serve", positionals);
+  if (values["print-config-schema"] === true) {
+    io.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    return EXIT_OK;
+  }
+  if (process.platform !== "linux") {
+    throw new CliError(
+      `jobworker serve runs on Linux only (it needs cgroups and namespaces); this is ${process.platform}. The client commands work here against a Linux server`,
+    );
+  }
+  const file = values.config === undefined ? {} : await loadConfigFile(values.config);
+  const settings = await settingsOf(values, file, io.env);
+  const { listen, stateDir, tlsDir, policy } = settings;
   const capacityFlags = capacityFromFlags(values);
-  const stateDir = resolve(values["state-dir"] ?? defaultStateDir(io.env));
-  const tlsDir = resolve(values["tls-dir"] ?? join(stateDir, "tls"));
+  const uidRange = values["uid-range"] ?? file.uidRange;
+  const cgroupParent = values["cgroup-parent"] ?? file.cgroupParent;
+  const denyList = values["deny-list"] ?? file.denyList;
   const say = (line: string): void => {
     io.stdout.write(`${line}\n`);
   };
-  const logger = createLogger({ level: level as LogLevel, destination: io.stderr });
+  const logger = createLogger({ level: settings.level, destination: io.stderr });
 
-  const policy = values.policy === undefined ? undefined : await loadPolicy(values.policy);
   const daemon = await openDaemon({
     worker: {
       stateDir,
-      ...(values["cgroup-parent"] === undefined ? {} : { cgroupParent: values["cgroup-parent"] }),
-      // The flags win over the policy file, key by key (the daemon fills in the policy's).
+      ...(cgroupParent === undefined ? {} : { cgroupParent }),
+      // The flags win over the policy's capacity, key by key (the daemon fills in the policy's).
       capacity: capacityFlags,
-      allowUnenforcedLimits: values["allow-unenforced-limits"] === true,
-      ...(values["uid-range"] === undefined
-        ? {}
-        : { uidRange: parseUidRange(values["uid-range"]) }),
+      strictLimits: strictLimitsOf(values, file),
+      ...(uidRange === undefined ? {} : { uidRange: parseUidRange(uidRange) }),
     },
     listen,
     tls: { dir: tlsDir },
     logger,
     ...(policy === undefined ? {} : { policy }),
-    ...(values["deny-list"] === undefined ? {} : { denyList: resolve(values["deny-list"]) }),
+    ...(denyList === undefined ? {} : { denyList: resolve(denyList) }),
+    ...(settings.metrics === undefined ? {} : { metrics: settings.metrics }),
   });
   if (daemon.createdPki !== undefined) {
     say(`created a development PKI in ${tlsDir} (CA, server certificate, admin identity)`);
     await offerAdminIdentity(tlsDir, io.env, say);
   }
   say(describeCapacity(daemon.worker.capacity));
+  if (daemon.metricsAddress !== undefined) {
+    say(`metrics on http://${formatAddress(daemon.metricsAddress)}/metrics`);
+  }
   say(`listening on ${formatAddress(daemon.address)}`);
   if (daemon.createdPki !== undefined) {
     const port = daemon.address.port;

@@ -59,6 +59,7 @@ describe("jobToJson", () => {
         diskBytes: null,
       },
       limitsNotInForce: [],
+      limitsNotInForceReasons: {},
       timeoutMs: null,
       usage: {
         cpuUsec: 5,
@@ -94,12 +95,14 @@ describe("jobToJson", () => {
           ioWriteIopsPerSecond: 7n,
         },
         limitsNotInForce: ["ioWeight"],
+        limitsNotInForceReasons: { ioWeight: "vda uses mq-deadline, BFQ needed" },
       }),
     );
     assert.deepEqual(
       [job.state, job.queuePosition, job.uid, job.stopOutcome, job.limitsNotInForce],
       ["queued", 2, 600123, "force-ended", ["ioWeight"]],
     );
+    assert.deepEqual(job.limitsNotInForceReasons, { ioWeight: "vda uses mq-deadline, BFQ needed" });
     assert.deepEqual(
       [
         job.limits.cpuWeight,

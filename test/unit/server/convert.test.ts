@@ -44,6 +44,7 @@ function status(overrides: Partial<JobStatus> = {}): JobStatus {
     endedAt: null,
     limits: { cpu: 0.5, memoryBytes: 2 ** 40, pids: 64, diskBytes: 2 ** 33 },
     limitsNotInForce: [],
+    limitsNotInForceReasons: {},
     timeoutMs: null,
     usage: {
       cpuUsec: 1500,

@@ -29,10 +29,10 @@ describe("parsePolicy", () => {
 
   it("is validated at load with errors that name the place", () => {
     const cases: [string, RegExp][] = [
-      ["{", /not valid JSON/],
-      ["[]", /the policy must be a JSON object/],
-      ['{"rules": {}}', /the policy\.rules is not a known key/],
-      ['{"roles": {"boss": {}}}', /roles\.boss is not a role/],
+      ["{", /not valid YAML or JSON: Flow map must end with a \} at line 1, column 2$/],
+      ["[]", /the file must be a mapping of keys to values, not a list/],
+      ['{"rules": {}}', /: rules is not a known key: use roles, users, capacity/],
+      ['{"roles": {"boss": {}}}', /roles\.boss is not a known key: use user, observer, admin/],
       ['{"users": {"-x": {}}}', /users\."-x" is not a valid user name/],
       [
         '{"roles": {"user": {"ceilings": {"cpu": 0}}}}',
@@ -53,8 +53,16 @@ describe("parsePolicy", () => {
       ],
       ['{"roles": {"user": {"commands": "/bin/sh"}}}', /commands must be a list/],
       ['{"capacity": {"memory": 1}}', /capacity\.memory is not a known key/],
-      ['{"capacity": {"maxRunning": 2.5}}', /capacity\.maxRunning must be a positive whole number/],
-      ['{"capacity": {"cpu": -1}}', /capacity\.cpu must be a positive number/],
+      [
+        '{"capacity": {"maxRunning": 2.5}}',
+        /capacity\.maxRunning must be a whole number, not 2\.5/,
+      ],
+      ['{"capacity": {"cpu": -1}}', /capacity\.cpu must be more than 0, not -1/],
+      ["a: 1\na: 2\n", /Map keys must be unique at line 2/],
+      [
+        "roles:\n  user:\n    seccomp: off # YAML 1.2: a string, not false\n",
+        /roles\.user\.seccomp must be one of "default", "unconfined", not "off"/,
+      ],
     ];
     for (const [text, message] of cases) {
       assert.throws(

@@ -327,6 +327,14 @@ export declare type Job = Message<"jobworker.v1.Job"> & {
    * @generated from field: string program = 25;
    */
   program: string;
+
+  /**
+   * Why each limit of limits_not_in_force is not in force, in words (keyed
+   * by the Limits field's JSON name, as limits_not_in_force lists them).
+   *
+   * @generated from field: map<string, string> limits_not_in_force_reasons = 26;
+   */
+  limitsNotInForceReasons: { [key: string]: string };
 };
 
 /**
@@ -334,6 +342,28 @@ export declare type Job = Message<"jobworker.v1.Job"> & {
  * Use `create(JobSchema)` to create a new message.
  */
 export declare const JobSchema: GenMessage<Job>;
+
+/**
+ * StartFailure is attached as a gRPC error detail to a StartJob refused
+ * because its command could not be started (INVALID_ARGUMENT or
+ * PERMISSION_DENIED), so a client can tell why without reading the message:
+ * the CLI exits 127 for a command not found and 126 for one that cannot be
+ * executed, as a shell and docker do.
+ *
+ * @generated from message jobworker.v1.StartFailure
+ */
+export declare type StartFailure = Message<"jobworker.v1.StartFailure"> & {
+  /**
+   * @generated from field: jobworker.v1.StartFailureCause cause = 1;
+   */
+  cause: StartFailureCause;
+};
+
+/**
+ * Describes the message jobworker.v1.StartFailure.
+ * Use `create(StartFailureSchema)` to create a new message.
+ */
+export declare const StartFailureSchema: GenMessage<StartFailure>;
 
 /**
  * StartJobRequest describes the job to run. No shell is involved: `command`
@@ -638,6 +668,210 @@ export declare type WatchJobResponse = Message<"jobworker.v1.WatchJobResponse"> 
 export declare const WatchJobResponseSchema: GenMessage<WatchJobResponse>;
 
 /**
+ * GetHostRequest asks for the host's capacity and load.
+ *
+ * @generated from message jobworker.v1.GetHostRequest
+ */
+export declare type GetHostRequest = Message<"jobworker.v1.GetHostRequest"> & {
+};
+
+/**
+ * Describes the message jobworker.v1.GetHostRequest.
+ * Use `create(GetHostRequestSchema)` to create a new message.
+ */
+export declare const GetHostRequestSchema: GenMessage<GetHostRequest>;
+
+/**
+ * Resources is an amount of the resources jobs reserve.
+ *
+ * @generated from message jobworker.v1.Resources
+ */
+export declare type Resources = Message<"jobworker.v1.Resources"> & {
+  /**
+   * CPU in cores, fractional.
+   *
+   * @generated from field: double cpu = 1;
+   */
+  cpu: number;
+
+  /**
+   * @generated from field: uint64 memory_bytes = 2;
+   */
+  memoryBytes: bigint;
+
+  /**
+   * Processes and threads.
+   *
+   * @generated from field: uint64 pids = 3;
+   */
+  pids: bigint;
+
+  /**
+   * Jobs starting or running (for a capacity: the most at once).
+   *
+   * @generated from field: uint32 jobs = 4;
+   */
+  jobs: number;
+};
+
+/**
+ * Describes the message jobworker.v1.Resources.
+ * Use `create(ResourcesSchema)` to create a new message.
+ */
+export declare const ResourcesSchema: GenMessage<Resources>;
+
+/**
+ * HostUsage is what jobs use now, from their cgroups.
+ *
+ * @generated from message jobworker.v1.HostUsage
+ */
+export declare type HostUsage = Message<"jobworker.v1.HostUsage"> & {
+  /**
+   * CPU in cores, averaged since the previous GetHost (or since each job
+   * started, for a job not seen before).
+   *
+   * @generated from field: double cpu = 1;
+   */
+  cpu: number;
+
+  /**
+   * @generated from field: uint64 memory_bytes = 2;
+   */
+  memoryBytes: bigint;
+
+  /**
+   * @generated from field: uint32 pids = 3;
+   */
+  pids: number;
+
+  /**
+   * Disk reads and writes in bytes per second, measured as `cpu` is.
+   *
+   * @generated from field: uint64 io_read_bytes_per_second = 4;
+   */
+  ioReadBytesPerSecond: bigint;
+
+  /**
+   * @generated from field: uint64 io_write_bytes_per_second = 5;
+   */
+  ioWriteBytesPerSecond: bigint;
+};
+
+/**
+ * Describes the message jobworker.v1.HostUsage.
+ * Use `create(HostUsageSchema)` to create a new message.
+ */
+export declare const HostUsageSchema: GenMessage<HostUsage>;
+
+/**
+ * OwnerLoad is one owner's jobs on the host.
+ *
+ * @generated from message jobworker.v1.OwnerLoad
+ */
+export declare type OwnerLoad = Message<"jobworker.v1.OwnerLoad"> & {
+  /**
+   * @generated from field: string owner = 1;
+   */
+  owner: string;
+
+  /**
+   * Jobs starting or running.
+   *
+   * @generated from field: uint32 running = 2;
+   */
+  running: number;
+
+  /**
+   * Jobs waiting in the queue.
+   *
+   * @generated from field: uint32 queued = 3;
+   */
+  queued: number;
+
+  /**
+   * What its running jobs reserve (each its limits).
+   *
+   * @generated from field: jobworker.v1.Resources reserved = 4;
+   */
+  reserved?: Resources | undefined;
+
+  /**
+   * @generated from field: jobworker.v1.HostUsage used = 5;
+   */
+  used?: HostUsage | undefined;
+};
+
+/**
+ * Describes the message jobworker.v1.OwnerLoad.
+ * Use `create(OwnerLoadSchema)` to create a new message.
+ */
+export declare const OwnerLoadSchema: GenMessage<OwnerLoad>;
+
+/**
+ * GetHostResponse is the host's capacity and load.
+ *
+ * @generated from message jobworker.v1.GetHostResponse
+ */
+export declare type GetHostResponse = Message<"jobworker.v1.GetHostResponse"> & {
+  /**
+   * What all running jobs together may reserve.
+   *
+   * @generated from field: jobworker.v1.Resources capacity = 1;
+   */
+  capacity?: Resources | undefined;
+
+  /**
+   * What the running jobs reserve, all owners together.
+   *
+   * @generated from field: jobworker.v1.Resources reserved = 2;
+   */
+  reserved?: Resources | undefined;
+
+  /**
+   * What the running jobs use, all owners together.
+   *
+   * @generated from field: jobworker.v1.HostUsage used = 3;
+   */
+  used?: HostUsage | undefined;
+
+  /**
+   * Jobs waiting in the queue, all owners together.
+   *
+   * @generated from field: uint32 queued = 4;
+   */
+  queued: number;
+
+  /**
+   * The owners with running or queued jobs that the caller may see (a
+   * user: itself), by name.
+   *
+   * @generated from field: repeated jobworker.v1.OwnerLoad owners = 5;
+   */
+  owners: OwnerLoad[];
+
+  /**
+   * The cgroup version that drives the jobs: "v1" or "v2".
+   *
+   * @generated from field: string cgroup_mode = 6;
+   */
+  cgroupMode: string;
+
+  /**
+   * Limits this host cannot enforce, with the reason (keyed as
+   * Job.limits_not_in_force_reasons).
+   *
+   * @generated from field: map<string, string> limits_not_enforceable = 7;
+   */
+  limitsNotEnforceable: { [key: string]: string };
+};
+
+/**
+ * Describes the message jobworker.v1.GetHostResponse.
+ * Use `create(GetHostResponseSchema)` to create a new message.
+ */
+export declare const GetHostResponseSchema: GenMessage<GetHostResponse>;
+
+/**
  * JobState is the lifecycle of a job.
  *
  * @generated from enum jobworker.v1.JobState
@@ -831,6 +1065,52 @@ export enum EndCause {
 export declare const EndCauseSchema: GenEnum<EndCause>;
 
 /**
+ * StartFailureCause says why a command could not be started.
+ *
+ * @generated from enum jobworker.v1.StartFailureCause
+ */
+export enum StartFailureCause {
+  /**
+   * @generated from enum value: START_FAILURE_CAUSE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No such program: not on the server's PATH, or nothing at the path given.
+   *
+   * @generated from enum value: START_FAILURE_CAUSE_COMMAND_NOT_FOUND = 1;
+   */
+  COMMAND_NOT_FOUND = 1,
+
+  /**
+   * The program exists but cannot be executed (not executable, not a
+   * program the kernel can run, its interpreter missing).
+   *
+   * @generated from enum value: START_FAILURE_CAUSE_COMMAND_NOT_EXECUTABLE = 2;
+   */
+  COMMAND_NOT_EXECUTABLE = 2,
+
+  /**
+   * The working directory does not exist or the job's user cannot enter it.
+   *
+   * @generated from enum value: START_FAILURE_CAUSE_WORKING_DIRECTORY = 3;
+   */
+  WORKING_DIRECTORY = 3,
+
+  /**
+   * The caller's policy does not allow the program.
+   *
+   * @generated from enum value: START_FAILURE_CAUSE_COMMAND_NOT_ALLOWED = 4;
+   */
+  COMMAND_NOT_ALLOWED = 4,
+}
+
+/**
+ * Describes the enum jobworker.v1.StartFailureCause.
+ */
+export declare const StartFailureCauseSchema: GenEnum<StartFailureCause>;
+
+/**
  * JobService runs and controls jobs.
  *
  * @generated from service jobworker.v1.JobService
@@ -903,6 +1183,19 @@ export declare const JobService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchJobRequestSchema;
     output: typeof WatchJobResponseSchema;
+  },
+  /**
+   * GetHost describes the host's room for jobs: what all jobs together may
+   * reserve, what the running ones reserve and use, and the jobs running and
+   * queued per owner. A user sees the totals and its own jobs only; observer
+   * and admin see every owner.
+   *
+   * @generated from rpc jobworker.v1.JobService.GetHost
+   */
+  getHost: {
+    methodKind: "unary";
+    input: typeof GetHostRequestSchema;
+    output: typeof GetHostResponseSchema;
   },
 }>;
 
