@@ -55,7 +55,9 @@ const LAYER_ZONES = [
 ];
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "src/gen/", "native/build/", ".vm-out/"] },
+  {
+    ignores: ["node_modules/", "src/gen/", "native/build/", "native/build.js", "dist/", ".vm-out/"],
+  },
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // The `jobworker` command. Plain JavaScript that any Node parses, so an old
-// Node says what it needs instead of failing on TypeScript syntax; the
-// program itself (src/cli/main.ts) runs on Node 24's type stripping.
+// Node says what it needs instead of failing on TypeScript syntax. From a
+// clone the program (src/cli/main.ts) runs on Node 24's type stripping; an
+// installed package holds it compiled (dist/cli/main.js, see
+// scripts/build-package.ts), since Node strips no types under node_modules.
+import { existsSync } from "node:fs";
+
 const major = Number(process.versions.node.split(".")[0]);
 if (major < 24) {
   process.stderr.write(
     `jobworker: needs Node.js 24 or later; this is Node.js ${process.versions.node} (${process.execPath}).\n` +
-      "jobworker: from a clone, run `npm ci` and then `npx jobworker ...`: npx uses the Node 24 the project pins.\n",
+      'jobworker: from a clone, run `npm ci` and put the Node 24 it pins first on PATH: export PATH="$PWD/node_modules/.bin:$PATH".\n',
   );
   process.exit(1);
 }
@@ -16,13 +20,17 @@ if (major < 24) {
 const { enableCompileCache } = await import("node:module");
 enableCompileCache?.();
 
+// The package ships no TypeScript (`files` in package.json), so the sources
+// being here means a clone, which runs them as they are.
+const source = new URL("../src/cli/main.ts", import.meta.url);
+const entry = existsSync(source) ? source : new URL("../dist/cli/main.js", import.meta.url);
 let main;
 try {
-  ({ main } = await import("../src/cli/main.ts"));
+  ({ main } = await import(entry.href));
 } catch (err) {
   if (err?.code === "ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING") {
     process.stderr.write(
-      "jobworker: this copy lies under node_modules, where Node does not run TypeScript; run it from a clone (npx jobworker).\n",
+      "jobworker: this clone lies under node_modules, where Node does not run TypeScript; install the package `npm pack` makes instead.\n",
     );
     process.exit(1);
   }
