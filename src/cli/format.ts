@@ -93,6 +93,11 @@ const LIMIT_ROWS: readonly (readonly [keyof LimitsJson, string, (value: number) 
   ["ioWeight", "io weight", (v) => `${v} (100 = normal)`],
 ];
 
+/** A limit's name as people read it ("io weight"), from its job object key ("ioWeight"). */
+export function limitLabel(key: string): string {
+  return LIMIT_ROWS.find(([name]) => name === key)?.[1] ?? key;
+}
+
 /**
  * The limits block of `status`: every limit, its requested value (after the
  * server's defaults) and whether this host enforces it.

@@ -32,7 +32,8 @@ const JOB_OPTIONS = {
 
 export const JOB_OPTIONS_HELP = `Limits (unset: the server's defaults):
   --cpu CORES          CPU time in cores, fractional (0.5 = half a core)
-  --memory SIZE        memory, no swap on top (e.g. 256M, 1.5G); also --memory-limit
+  --memory SIZE        memory, no swap on top (e.g. 256M, 1.5G)
+  --memory-limit SIZE  the same as --memory
   --io-read SIZE       disk read bandwidth per second, per disk (e.g. 10M)
   --io-write SIZE      disk write bandwidth per second, per disk
   --io-read-iops N     disk read operations per second, per disk

@@ -47,6 +47,14 @@ const JOB_COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "wait for a job to end and exit with its status",
     load: () => import("./commands/wait.ts"),
   },
+  top: {
+    summary: "show the server's capacity, what jobs reserve and use, jobs per owner",
+    load: () => import("./commands/top.ts"),
+  },
+  host: {
+    summary: "the same as top",
+    load: () => import("./commands/top.ts"),
+  },
 };
 
 const SERVER_COMMANDS: Readonly<Record<string, CommandEntry>> = {
@@ -57,6 +65,17 @@ const SERVER_COMMANDS: Readonly<Record<string, CommandEntry>> = {
   certs: {
     summary: "make and inspect certificates: init, issue, show, renew",
     load: () => Promise.resolve(certsGroup),
+  },
+};
+
+const OTHER_COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  completion: {
+    summary: "print a completion script for bash, zsh or fish",
+    load: async () =>
+      (await import("./commands/completion.ts")).completionCommand(
+        { ...JOB_COMMANDS, ...SERVER_COMMANDS, ...OTHER_COMMANDS },
+        CERTS_COMMANDS,
+      ),
   },
 };
 
@@ -81,7 +100,7 @@ const CERTS_COMMANDS: Readonly<Record<string, CommandEntry>> = {
 
 function listing(commands: Readonly<Record<string, CommandEntry>>): string {
   return Object.entries(commands)
-    .map(([name, entry]) => `  ${name.padEnd(8)} ${entry.summary}\n`)
+    .map(([name, entry]) => `  ${name.padEnd(10)} ${entry.summary}\n`)
     .join("");
 }
 
@@ -95,6 +114,8 @@ Jobs:
 ${listing(JOB_COMMANDS)}
 Server and certificates:
 ${listing(SERVER_COMMANDS)}
+Shell:
+${listing(OTHER_COMMANDS)}
 Run \`jobworker COMMAND --help\` for a command's options. A job is named by its
 ID, as the JOB argument or with --job ID.
 
@@ -125,11 +146,10 @@ const certsGroup: CommandModule = {
 };
 
 function lookup(name: string): CommandEntry | undefined {
-  return Object.hasOwn(JOB_COMMANDS, name)
-    ? JOB_COMMANDS[name]
-    : Object.hasOwn(SERVER_COMMANDS, name)
-      ? SERVER_COMMANDS[name]
-      : undefined;
+  for (const table of [JOB_COMMANDS, SERVER_COMMANDS, OTHER_COMMANDS]) {
+    if (Object.hasOwn(table, name)) return table[name];
+  }
+  return undefined;
 }
 
 function version(): string {

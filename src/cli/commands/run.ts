@@ -19,7 +19,10 @@ import { finalStatus } from "../final-status.ts";
 import { followOutput } from "../follow-output.ts";
 import { JOB_OPTIONS_HELP, parseJobCommand } from "../job-options.ts";
 import { RECONNECT_OPTION_HELP, reconnectTimeoutFrom } from "../reconnect.ts";
-import { startDetached } from "./start.ts";
+import { jobToJson } from "../job-json.ts";
+import { showQueueStatus, type QueueStatus } from "../queue-status.ts";
+import { warnLimitsNotInForce } from "../start-outcome.ts";
+import { startDetached, withStartFailureStatus } from "./start.ts";
 
 export const help = `Usage: jobworker run [OPTIONS] -- COMMAND [ARG...]
        jobworker run [OPTIONS] "COMMAND LINE"
@@ -40,14 +43,21 @@ period) and keeps showing output until it has ended; a second detaches at once
 (exit 130) and the stop completes on the server. Killing the CLI any other way
 leaves the job running; \`jobworker logs -f ID\` shows its output again.
 
-A job the server cannot start yet for lack of capacity waits in the queue
-(a line on stderr says so); its output follows once it starts. A dropped
+A job the server cannot start yet for lack of capacity waits in the queue: on
+a terminal one status line on stderr shows its place and how long it has
+waited, updated in place, and goes once the job starts (into a pipe: a line
+each time its place changes); its output follows once it starts. A dropped
 connection is reconnected (see --reconnect-timeout) without losing or
 repeating a byte of output.
 
+A limit this host cannot enforce (e.g. --io-weight without the BFQ scheduler)
+does not stop the job unless the server runs with --strict-limits: a warning
+line per such limit goes to stderr, and \`status\` lists it as not in force.
+
 Exit status: the job's exit code; 128+N when signal N ended it (137 for
-SIGKILL); 127 when the command could not be started; 1 when the CLI could not
-run the job (server unreachable, refused); 2 for a usage error.
+SIGKILL); 127 when the command was not found, 126 when it cannot be executed
+(as a shell and docker run say, with -d too); 1 when the CLI could not run the
+job (server unreachable, refused); 2 for a usage error.
 
 Examples:
   jobworker run -- echo hello
@@ -73,9 +83,11 @@ export async function run(io: CommandIo): Promise<number> {
   const detach = new AbortController();
   let interrupts = 0;
   let id: string | undefined;
+  let queued: QueueStatus | undefined;
   const onInterrupt = (): void => {
     interrupts += 1;
     if (id === undefined) return;
+    queued?.clear();
     if (interrupts === 1) {
       printError(io, `stopping job ${id} (Ctrl-C again to detach and let it stop on its own)`);
       connection.client.stopJob({ id }).catch((err: unknown) => {
@@ -91,12 +103,14 @@ export async function run(io: CommandIo): Promise<number> {
     const response = await connection.client.startJob(request);
     if (response.job === undefined) throw new Error("the server answered without a job");
     id = response.job.id;
-    const position = response.job.queuePosition;
-    if (position !== undefined) {
-      printError(
-        io,
-        `job ${id} is queued (#${position}): waiting for room within the server's capacity`,
-      );
+    const started = jobToJson(response.job);
+    warnLimitsNotInForce(io, started);
+    if (started.queuePosition !== null) {
+      queued = showQueueStatus(io, connection, {
+        id,
+        position: started.queuePosition,
+        createdAt: started.createdAt,
+      });
     }
     // Ctrl-C before the job existed: nothing to stop, so stop it now.
     if (interrupts > 0) {
@@ -108,7 +122,11 @@ export async function run(io: CommandIo): Promise<number> {
       offset: 0,
       follow: true,
       verified: true,
-      write: (data) => writeAll(io.stdout, data),
+      write: (data) => {
+        // The job's output begins: the queue line (on the same terminal) goes.
+        queued?.stop();
+        return writeAll(io.stdout, data);
+      },
       reconnectTimeoutMs,
       notice,
       signal: detach.signal,
@@ -123,8 +141,9 @@ export async function run(io: CommandIo): Promise<number> {
     return jobExitStatus(job);
   } catch (err) {
     if (detach.signal.aborted) return EXIT_INTERRUPTED;
-    throw connection.explain(err, id);
+    throw withStartFailureStatus(err, connection.explain(err, id));
   } finally {
+    queued?.stop();
     process.off("SIGINT", onInterrupt);
     connection.close();
   }

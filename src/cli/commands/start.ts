@@ -2,9 +2,10 @@
 import { CLIENT_OPTIONS_HELP, type ClientFlags } from "../client-config.ts";
 import { printError, type CommandIo } from "../command.ts";
 import { openConnection } from "../connection.ts";
-import { EXIT_FAILURE, EXIT_OK } from "../errors.ts";
+import { CliError, EXIT_FAILURE, EXIT_OK } from "../errors.ts";
 import { JOB_OPTIONS_HELP, parseJobCommand } from "../job-options.ts";
 import { jobToJson, toJsonText, type JobJson } from "../job-json.ts";
+import { startFailureStatus, warnLimitsNotInForce } from "../start-outcome.ts";
 import type { StartJobRequest } from "../../gen/jobworker/v1/jobworker_pb.js";
 
 export const help = `Usage: jobworker start [OPTIONS] -- COMMAND [ARG...]
@@ -19,9 +20,13 @@ Options:
 ${JOB_OPTIONS_HELP}
 ${CLIENT_OPTIONS_HELP}
 
-Exit status: 0 when the job started; 1 when it could not (the reason goes to
-stderr; with a command that could not be executed the job exists, ended
-"failed", and its ID is still printed); 2 for a usage error.
+A limit this host cannot enforce (e.g. --io-weight without the BFQ scheduler)
+does not stop the job unless the server runs with --strict-limits: a warning
+line per such limit goes to stderr, and \`status\` lists it as not in force.
+
+Exit status: 0 when the job started; 127 when its command was not found and
+126 when it cannot be executed (as a shell and docker run say); 1 when it could
+not start otherwise (the reason goes to stderr); 2 for a usage error.
 
 Examples:
   jobworker start -- sleep 60
@@ -43,11 +48,12 @@ export async function startDetached(
     if (response.job === undefined) throw new Error("the server answered without a job");
     job = jobToJson(response.job);
   } catch (err) {
-    throw connection.explain(err);
+    throw withStartFailureStatus(err, connection.explain(err));
   } finally {
     connection.close();
   }
   io.stdout.write(json ? toJsonText(job) : `${job.id}\n`);
+  warnLimitsNotInForce(io, job);
   if (job.queuePosition !== null) {
     printError(
       io,
@@ -59,6 +65,18 @@ export async function startDetached(
     return EXIT_FAILURE;
   }
   return EXIT_OK;
+}
+
+/**
+ * `explained` with the shell's status when the start was refused because
+ * its command could not be started (127: not found, 126: not executable),
+ * as docker run exits, attached or not.
+ */
+export function withStartFailureStatus(err: unknown, explained: CliError): CliError {
+  const status = startFailureStatus(err);
+  return status === undefined
+    ? explained
+    : new CliError(explained.message, { exitCode: status, cause: err });
 }
 
 export async function run(io: CommandIo): Promise<number> {
