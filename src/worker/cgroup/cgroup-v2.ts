@@ -61,7 +61,10 @@ const EVENT_TIMEOUT_MS = 5_000;
 export interface CgroupV2Options {
   /** Mount point of the unified hierarchy ("/sys/fs/cgroup"). */
   mountPoint: string;
-  /** Parent cgroup path relative to the mount point ("jobworker"). */
+  /** The folder the parent is made in, and controllers enabled from: the mount
+   * point, or the cgroup delegated to this process (delegation.ts). */
+  base: string;
+  /** Parent cgroup path relative to `base` ("jobworker"). */
   parent: string;
   /** Whether the host has swap in use (/proc/swaps has entries). */
   swapEnabled: boolean;
@@ -94,9 +97,9 @@ export class CgroupV2Driver implements CgroupDriver {
 
   /** Creates the parent, enables the controllers down to it and probes what it enforces. */
   static async open(options: CgroupV2Options): Promise<CgroupV2Driver> {
-    const parentDir = `${options.mountPoint}/${options.parent}`;
+    const parentDir = `${options.base}/${options.parent}`;
     await makeCgroupDir(parentDir);
-    const enabled = await enableControllers(options.mountPoint, options.parent);
+    const enabled = await enableControllers(options.base, options.parent);
     const unenforceable: CgroupCapabilities["unenforceable"] = {};
     for (const [limit, controller] of Object.entries(CONTROLLER_OF) as [
       CgroupLimitName,
@@ -166,18 +169,17 @@ export class CgroupV2Driver implements CgroupDriver {
 }
 
 /**
- * Enables our controllers in cgroup.subtree_control of every folder from the
- * mount point down to the parent (a controller reaches a cgroup only if every
- * ancestor passes it on). Failures are left to capabilities(): a controller
- * the host does not have or does not delegate to us is simply not enabled.
- * Returns the controllers enabled for the parent's children.
+ * Enables our controllers in cgroup.subtree_control of every folder from
+ * `base` (the mount point, or the cgroup delegated to us) down to the parent
+ * (a controller reaches a cgroup only if every ancestor passes it on; above
+ * a delegated cgroup that is systemd's to do). Failures are left to
+ * capabilities(): a controller the host does not have or does not delegate
+ * to us is simply not enabled. Returns the controllers enabled for the
+ * parent's children.
  */
-async function enableControllers(mountPoint: string, parent: string): Promise<Set<string>> {
+async function enableControllers(base: string, parent: string): Promise<Set<string>> {
   const parts = parent.split("/");
-  const levels = [
-    mountPoint,
-    ...parts.map((_, i) => [mountPoint, ...parts.slice(0, i + 1)].join("/")),
-  ];
+  const levels = [base, ...parts.map((_, i) => [base, ...parts.slice(0, i + 1)].join("/"))];
   for (const level of levels) {
     const available = words(await readOptional(`${level}/cgroup.controllers`));
     const enabled = words(await readOptional(`${level}/cgroup.subtree_control`));
@@ -189,7 +191,7 @@ async function enableControllers(mountPoint: string, parent: string): Promise<Se
       );
     }
   }
-  return words(await readOptional(`${mountPoint}/${parent}/cgroup.subtree_control`));
+  return words(await readOptional(`${base}/${parent}/cgroup.subtree_control`));
 }
 
 /**

@@ -8,12 +8,14 @@ import { JobError } from "../errors.ts";
 import { readOptional } from "./cgroup-files.ts";
 import { CgroupV1Driver, V1_CONTROLLERS, type V1Controller } from "./cgroup-v1.ts";
 import { CgroupV2Driver } from "./cgroup-v2.ts";
+import { claimOwnCgroup } from "./delegation.ts";
 import type { CgroupDriver } from "./driver.ts";
 import { checkCgroupPath } from "./limit-values.ts";
 import { findStateDisk, type StateDiskLookup } from "./state-disk.ts";
 
 export interface OpenCgroupDriverOptions {
-  /** Parent cgroup of every job, relative to the cgroup root ("jobworker", "a/b"). */
+  /** Parent cgroup of every job, relative to the cgroup root ("jobworker", "a/b"), or on
+   * v2 to the cgroup this process was given to manage (delegation.ts). */
   parent: string;
   /** Where the cgroup file systems are mounted. @default "/sys/fs/cgroup" */
   root?: string;
@@ -27,7 +29,9 @@ export interface OpenCgroupDriverOptions {
 
 /**
  * Detects the cgroup version, creates the parent cgroup(s) and, on v2,
- * enables the controllers for the parent's children. Throws a JobError
+ * enables the controllers for the parent's children; on v2 in a cgroup of
+ * its own (systemd's Delegate=yes), the parent goes below that cgroup and
+ * this process into a leaf beside it (delegation.ts). Throws a JobError
  * (failed_precondition) when not root or when there are no usable cgroups.
  */
 export async function openCgroupDriver(options: OpenCgroupDriverOptions): Promise<CgroupDriver> {
@@ -54,7 +58,16 @@ export async function openCgroupDriver(options: OpenCgroupDriverOptions): Promis
   const controllers = (await readOptional(`${root}/cgroup.controllers`))?.trim() ?? "";
   if (unified !== undefined && controllers !== "") {
     return unusableOnFailure(
-      CgroupV2Driver.open({ mountPoint: root, parent: options.parent, swapEnabled, stateDisk }),
+      (async () => {
+        const base = (await claimOwnCgroup(root)) ?? root;
+        return CgroupV2Driver.open({
+          mountPoint: root,
+          base,
+          parent: options.parent,
+          swapEnabled,
+          stateDisk,
+        });
+      })(),
     );
   }
 
