@@ -291,7 +291,7 @@ export async function findLauncher(binary = LAUNCHER_BINARY): Promise<string> {
   } catch (err) {
     throw new JobError(
       "failed_precondition",
-      `the job launcher ${binary} is not built (${describeErrno(errnoOf(err) ?? "ENOENT")}): run \`npm ci\` or \`node native/build.ts\``,
+      `the job launcher ${binary} is not built (${describeErrno(errnoOf(err) ?? "ENOENT")}): build it with \`npm ci\` in a clone, or \`npm rebuild --global jobworker\` where the package is installed`,
       { cause: err },
     );
   }
