@@ -67,18 +67,26 @@ export class JobSupervisor {
       this.#disk.outputGrew();
     });
     // "running" means exec'ed: the launcher says so on its status channel.
-    const running = launched.started.then(
-      async ({ program }) => {
-        await job.transition("running", {
+    // The job is running in memory from this callback on; its record follows
+    // (`saved`), off the start's critical path: a failed record write never
+    // stopped a job (transition() keeps it for a retry), so a caller who
+    // waited for it learned nothing more, only later.
+    const startedInMemory = launched.started.then(
+      ({ program }) => {
+        const saved = job.transition("running", {
           startedAt: new Date().toISOString(),
           pid: launched.pid,
           reason: "running",
           program,
         });
         this.#startTimeout();
+        return { saved };
       },
       () => undefined,
     );
+    const running = startedInMemory.then((started) => started?.saved);
+    // Its failure is handled by #done, after the exit: not an unhandled rejection meanwhile.
+    running.catch(() => undefined);
     // Never rejects: nobody may be waiting, and a rejection nobody handles
     // would end the server with every job of every user.
     this.#done = launched.exited.then(async (exit) => {
@@ -100,13 +108,13 @@ export class JobSupervisor {
         notifier.end();
       }
     });
-    this.settled = launched.started.then(
-      () => running,
-      () => this.#done,
+    this.settled = startedInMemory.then((started) =>
+      started === undefined ? this.#done : undefined,
     );
   }
 
-  /** Resolves once the job is running or has ended (e.g. could not start). */
+  /** Resolves once the job is running (in memory; its record may follow) or
+   * has ended (e.g. could not start). */
   readonly settled: Promise<void>;
 
   /** Wakes the job's output followers while it runs. */

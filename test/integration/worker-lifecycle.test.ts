@@ -254,6 +254,8 @@ describe("a job left running by a server that died", () => {
         import { Worker } from ${JSON.stringify(new URL("../../src/worker/index.ts", import.meta.url).href)};
         const w = await Worker.open({ stateDir: ${JSON.stringify(t.stateDir)}, cgroupParent: ${JSON.stringify(t.cgroupParent)} });
         const job = await w.start({ command: "sh", args: ["-c", "echo begun; sleep 300"], owner: "dave" });
+        // Killed once the job has written: its output must survive the restart.
+        for await (const _ of w.output(job.id, { follow: true })) break;
         console.log(job.id);
       `;
       const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
