@@ -87,6 +87,7 @@ describe("the npm package, packed and installed into a fresh prefix", () => {
 
   it("serves and runs `echo hi` from the installed files; SIGTERM leaves nothing behind", async () => {
     const cgroupParent = `jobworker-package-${String(process.pid)}`;
+    const firstUid = 30_000_000 + (process.pid % 10_000) * 100;
     const env = cleanEnv({ JOBWORKER_CONFIG_DIR: join(dir, "client") });
     const server = spawn(
       jobworker,
@@ -98,8 +99,9 @@ describe("the npm package, packed and installed into a fresh prefix", () => {
         join(dir, "state"),
         "--cgroup-parent",
         cgroupParent,
+        // A range of its own (servers on one host may not share one): not the default, not the test workers'.
         "--uid-range",
-        "661000-661099",
+        `${String(firstUid)}-${String(firstUid + 99)}`,
         "--log-level",
         "warn",
       ],

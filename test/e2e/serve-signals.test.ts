@@ -27,6 +27,7 @@ async function stopsCleanly(stop: (pid: number) => void): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "jw-signals-"));
   await chmod(dir, 0o711);
   const cgroupParent = `jobworker-signals-${String(process.pid)}`;
+  const firstUid = 31_000_000 + (process.pid % 10_000) * 100;
   const server = spawn(
     BIN,
     [
@@ -37,6 +38,9 @@ async function stopsCleanly(stop: (pid: number) => void): Promise<void> {
       join(dir, "state"),
       "--cgroup-parent",
       cgroupParent,
+      // A range of its own (servers on one host may not share one): not the default, not the test workers'.
+      "--uid-range",
+      `${String(firstUid)}-${String(firstUid + 99)}`,
       "--log-level",
       "warn",
     ],
