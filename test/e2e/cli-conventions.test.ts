@@ -174,3 +174,23 @@ describe("the ecosystem's conventions", () => {
     );
   });
 });
+
+describe("serve --strict-limits", () => {
+  it("refuses a job whose limits this host cannot enforce, with the reason", async () => {
+    // A uid range of its own: the file's other server is running.
+    const strict = await startCliServer({
+      args: ["--strict-limits", "--uid-range", "690000-690099"],
+    });
+    try {
+      const started = await strict.cli(["start", "--io-weight", "100", "--", "true"]);
+      assert.equal(started.code, 1);
+      assert.equal(started.stdout, "");
+      assert.match(
+        started.stderr,
+        /^jobworker: this host cannot enforce the io weight limit: the disk \S+ of the state directory uses the \S+ scheduler, which ignores io weights \(BFQ needed\)\n$/,
+      );
+    } finally {
+      await strict.dispose();
+    }
+  });
+});

@@ -88,7 +88,7 @@ describe("health and reflection", () => {
       const jobService = files[0]?.service.find((s) => s.name === "JobService");
       assert.deepEqual(
         jobService?.method.map((m) => m.name),
-        ["StartJob", "StopJob", "GetJob", "ListJobs", "StreamOutput", "WatchJob"],
+        ["StartJob", "StopJob", "GetJob", "ListJobs", "StreamOutput", "WatchJob", "GetHost"],
       );
       assert.equal(jobService.method.find((m) => m.name === "StreamOutput")?.serverStreaming, true);
 
