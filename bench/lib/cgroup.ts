@@ -5,7 +5,9 @@
  */
 import { existsSync, realpathSync } from "node:fs";
 import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
+import { basename } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { CgroupView } from "../../src/worker/launcher.ts";
 
 const ROOT = "/sys/fs/cgroup";
 /** The v1 controllers a job gets a folder in (as the worker's v1 driver). */
@@ -32,6 +34,17 @@ function parentFolders(parent: string): string[] {
   const mounts = V1_CONTROLLERS.map((c) => `${ROOT}/${c}`).filter((dir) => existsSync(dir));
   // Co-mounted controllers ("cpu,cpuacct") are one hierarchy behind two links.
   return [...new Set(mounts.map((dir) => realpathSync(dir)))].map((dir) => `${dir}/${parent}`);
+}
+
+/** The job's view of its cgroup the launcher mounts (as the worker's driver names it). */
+export function cgroupView(): CgroupView {
+  if (isV2()) return { mode: "v2" };
+  const mounts = V1_CONTROLLERS.map((c) => `${ROOT}/${c}`).filter((dir) => existsSync(dir));
+  // A mount's folder is named after its hierarchy's controllers ("cpu,cpuacct").
+  return {
+    mode: "v1",
+    hierarchies: [...new Set(mounts.map((dir) => basename(realpathSync(dir))))],
+  };
 }
 
 /** Creates the parent cgroup (v2: with the controllers enabled for children). */

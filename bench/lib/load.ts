@@ -10,12 +10,12 @@ export interface LoadResult {
 
 /**
  * Keeps `inFlight` calls running (each one starts as another ends) until
- * `durationMs` has passed or `total` calls were made, whichever is first.
- * `call(i)` gets the call's sequence number.
+ * `durationMs` has passed, `total` calls were made or `signal` aborts,
+ * whichever is first. `call(i)` gets the call's sequence number.
  */
 export async function closedLoop(
   inFlight: number,
-  limit: { durationMs?: number; total?: number },
+  limit: { durationMs?: number; total?: number; signal?: AbortSignal },
   call: (i: number) => Promise<unknown>,
 ): Promise<LoadResult> {
   const latencies: number[] = [];
@@ -26,7 +26,7 @@ export async function closedLoop(
   const total = limit.total ?? Number.POSITIVE_INFINITY;
   let firstError: unknown;
   const lane = async (): Promise<void> => {
-    while (next < total && performance.now() < deadline) {
+    while (next < total && performance.now() < deadline && limit.signal?.aborted !== true) {
       const i = next++;
       const t0 = performance.now();
       try {

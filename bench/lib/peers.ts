@@ -11,6 +11,11 @@
  * process. That makes the peers as cheap as they can be, so a comparison
  * against them is a strict one. The arguments are this file's constants,
  * passed as positional parameters: nothing is interpolated into the script.
+ *
+ * The isolated command is `echo running`, its output passed through: the
+ * line's arrival is when the peer's job runs (a little after its exec, so
+ * a little late: in the peers' favour is not how it errs), and the exit
+ * code line after it is its end.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
@@ -20,12 +25,20 @@ import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 
 const NOBODY = 65534;
-const TRUE = "/usr/bin/true";
+/** The isolated command: its line says it runs. */
+const COMMAND = ["/usr/bin/echo", "running"];
+
+export interface PeerTiming {
+  /** To the command's line (it runs). */
+  runningMs: number;
+  /** To the tool's exit (its cgroup, if any, removed). */
+  endedMs: number;
+}
 
 export interface Peer {
   readonly name: string;
-  /** Runs `true` once under the tool; resolves with the milliseconds to its end. */
-  run(): Promise<number>;
+  /** Runs the command once under the tool. */
+  run(): Promise<PeerTiming>;
   close(): Promise<void>;
 }
 
@@ -45,7 +58,7 @@ function loopRunner(
   { wrapper = [], prelude = "" }: { wrapper?: readonly string[]; prelude?: string } = {},
 ): Peer {
   const script = `${prelude}
-while read -r _; do "$@" </dev/null >/dev/null 2>&1; echo "$?"; done`;
+while read -r _; do "$@" </dev/null 2>/dev/null; echo "exit $?"; done`;
   const [command = "sh", ...args] = [...wrapper, "sh", "-c", script, "sh", ...tool];
   const child = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -54,12 +67,16 @@ while read -r _; do "$@" </dev/null >/dev/null 2>&1; echo "$?"; done`;
     async run() {
       const t0 = performance.now();
       child.stdin.write("\n");
-      const { value, done } = await lines.next();
-      const elapsed = performance.now() - t0;
-      if (done === true || value !== "0") {
-        throw new Error(`${name} failed (exit ${String(value)}); run it by hand to see why`);
+      const first = await lines.next();
+      const runningMs = performance.now() - t0;
+      const second = await lines.next();
+      const endedMs = performance.now() - t0;
+      if (first.value !== "running" || second.value !== "exit 0") {
+        throw new Error(
+          `${name} failed (${String(first.value)}, ${String(second.value)}); run it by hand to see why`,
+        );
       }
-      return elapsed;
+      return { runningMs, endedMs };
     },
     async close() {
       child.stdin.end();
@@ -85,7 +102,7 @@ export function utilLinux(): Peer {
     "--clear-groups",
     "--no-new-privs",
     "--",
-    TRUE,
+    ...COMMAND,
   ]);
 }
 
@@ -122,7 +139,7 @@ export function bubblewrap(): Peer {
     "--tmpfs",
     "/dev/shm",
     "--",
-    TRUE,
+    ...COMMAND,
   ]);
 }
 
@@ -196,7 +213,7 @@ function ociConfig(runtime: string, limits: RuntimeLimits): object {
     process: {
       terminal: false,
       user: { uid: NOBODY, gid: NOBODY },
-      args: [TRUE],
+      args: COMMAND,
       env: ["PATH=/usr/bin:/bin"],
       cwd: "/",
       noNewPrivileges: true,

@@ -69,6 +69,15 @@ export interface BenchServer {
 
 let counter = 0;
 
+/** Uids of the bench's jobs: a block of their own per bench server, so a
+ * benchmark runs beside a test suite or a real server on the same host
+ * (two servers may not share a range; the tests' ranges start at
+ * 1,000,000 and 3,000,000). */
+function benchUidRange(serial: number): { first: number; last: number } {
+  const first = 20_000_000 + ((process.pid % 100) * 10 + (serial % 10)) * 2000;
+  return { first, last: first + 1999 };
+}
+
 export async function startBenchServer(
   worker: Partial<Omit<WorkerOptions, "stateDir" | "cgroupParent">> = {},
 ): Promise<BenchServer> {
@@ -77,10 +86,12 @@ export async function startBenchServer(
   // Jobs run as their own uids and must be able to pass through to their scratch folders.
   await chmod(root, 0o711);
   const stateDir = join(root, "state");
+  const serial = ++counter;
   const config: ServerProcessConfig = {
     worker: {
       stateDir,
-      cgroupParent: `jobworker-bench-${process.pid}-${++counter}`,
+      cgroupParent: `jobworker-bench-${process.pid}-${serial}`,
+      uidRange: benchUidRange(serial),
       defaultGraceMs: 2000,
       ...worker,
     },
