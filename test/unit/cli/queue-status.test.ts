@@ -40,7 +40,9 @@ function watching(places: number[]): { connection: Connection; done: Promise<und
           yield { job: create(JobSchema, { id: ID, state: JobState.STARTING }) };
         } finally {
           // The display stops reading at "starting"; give it a tick to clear.
-          setTimeout(() => resolve(undefined), 5);
+          setTimeout(() => {
+            resolve(undefined);
+          }, 5);
         }
       },
     },
