@@ -85,6 +85,7 @@ describe("interop with python3-grpcio", () => {
       "ListJobs",
       "StreamOutput",
       "WatchJob",
+      "GetHost",
     ]);
     assert.equal(result["owner"], "alice");
     const output = await collectOutput(t.worker.worker.output(String(result["job_id"])));
