@@ -1,9 +1,10 @@
 /**
  * Cgroups made by hand, for the start-latency baseline that runs the
  * launcher without the server: the same folders and limit files the
- * worker's driver writes, with plain mkdir/writeFile and nothing else.
+ * worker's driver writes, with plain mkdir/writeFile and nothing else
+ * (synchronous, as the driver makes a job's cgroup).
  */
-import { existsSync, realpathSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -54,30 +55,26 @@ export async function createParent(parent: string): Promise<void> {
 }
 
 /** A job-like cgroup `name` under `parent`, with cpu, memory and pids limits written. */
-export async function createHandCgroup(
-  parent: string,
-  name: string,
-  limits: HandLimits,
-): Promise<HandCgroup> {
+export function createHandCgroup(parent: string, name: string, limits: HandLimits): HandCgroup {
   const dirs = parentFolders(parent).map((dir) => `${dir}/${name}`);
-  for (const dir of dirs) await mkdir(dir);
+  for (const dir of dirs) mkdirSync(dir);
   const quota = String(Math.round(limits.cpu * CPU_PERIOD_USEC));
   const bytes = String(limits.memoryBytes);
   if (isV2()) {
     const [dir = ""] = dirs;
-    await writeFile(`${dir}/cpu.max`, `${quota} ${CPU_PERIOD_USEC}`);
-    await writeFile(`${dir}/memory.max`, bytes);
-    await writeFile(`${dir}/memory.swap.max`, "0");
-    await writeFile(`${dir}/pids.max`, String(limits.pids));
+    writeFileSync(`${dir}/cpu.max`, `${quota} ${CPU_PERIOD_USEC}`);
+    writeFileSync(`${dir}/memory.max`, bytes);
+    writeFileSync(`${dir}/memory.swap.max`, "0");
+    writeFileSync(`${dir}/pids.max`, String(limits.pids));
   } else {
     const dirOf = (controller: string): string =>
       dirs.find((dir) => dir.includes(`/${controller}`)) ?? "";
-    await writeFile(`${dirOf("cpu")}/cpu.cfs_period_us`, String(CPU_PERIOD_USEC));
-    await writeFile(`${dirOf("cpu")}/cpu.cfs_quota_us`, quota);
-    await writeFile(`${dirOf("memory")}/memory.limit_in_bytes`, bytes);
+    writeFileSync(`${dirOf("cpu")}/cpu.cfs_period_us`, String(CPU_PERIOD_USEC));
+    writeFileSync(`${dirOf("cpu")}/cpu.cfs_quota_us`, quota);
+    writeFileSync(`${dirOf("memory")}/memory.limit_in_bytes`, bytes);
     const memsw = `${dirOf("memory")}/memory.memsw.limit_in_bytes`;
-    if (existsSync(memsw)) await writeFile(memsw, bytes);
-    await writeFile(`${dirOf("pids")}/pids.max`, String(limits.pids));
+    if (existsSync(memsw)) writeFileSync(memsw, bytes);
+    writeFileSync(`${dirOf("pids")}/pids.max`, String(limits.pids));
   }
   return {
     procsFiles: dirs.map((dir) => `${dir}/cgroup.procs`),

@@ -79,7 +79,7 @@ export class HandLauncher {
   async run(namespaces: Namespaces = ALL_NAMESPACES): Promise<LaunchTiming> {
     const name = `hand-${String(++this.#count)}`;
     const t0 = performance.now();
-    const cgroup = await createHandCgroup(this.#parent, name, this.#limits);
+    const cgroup = createHandCgroup(this.#parent, name, this.#limits);
     const outputPath = join(this.#scratch, name);
     await writeFile(outputPath, "", { mode: 0o600 });
     const scratch = join(this.#scratch, `${name}.scratch`);

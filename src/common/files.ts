@@ -46,6 +46,9 @@ export async function writeFileAtomically(
   const { mode = 0o600, durable = false, replace = true } = options;
   const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   let handle: FileHandle | undefined;
+  // Whether the temporary name may still exist (a rename moves it away;
+  // skipping the removal then saves a system call on every record write).
+  let temporaryLeft = true;
   try {
     handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
     // The umask has masked `mode` at creation; fchmod sets it exactly.
@@ -54,12 +57,16 @@ export async function writeFileAtomically(
     if (durable) await handle.sync();
     await handle.close();
     handle = undefined;
-    if (replace) await rename(temporary, path);
-    else await link(temporary, path);
+    if (replace) {
+      await rename(temporary, path);
+      temporaryLeft = false;
+    } else {
+      await link(temporary, path);
+    }
     if (durable) await syncFolder(dirname(path));
   } finally {
     await handle?.close();
-    await rm(temporary, { force: true });
+    if (temporaryLeft) await rm(temporary, { force: true });
   }
 }
 

@@ -3,7 +3,7 @@
  * order, each failure a JobError naming the file, the value and the job.
  */
 import { limitEveryDisk } from "./block-devices.ts";
-import { writeCgroupFile, writeSetting } from "./cgroup-files.ts";
+import { writeCgroupFile, writeSettingSync } from "./cgroup-files.ts";
 import type { Setting } from "./cgroup-settings.ts";
 
 export async function applySettings(
@@ -18,7 +18,8 @@ export async function applySettings(
         writeCgroupFile(path, `${device.majorMinor} ${value}`),
       );
     } else {
-      await writeSetting(path, value, `set ${file} of job ${jobId} to "${value}"`);
+      // A new, empty cgroup: the write returns at once (writeCgroupFileSync).
+      writeSettingSync(path, value, `set ${file} of job ${jobId} to "${value}"`);
     }
   }
 }

@@ -13,6 +13,7 @@ import { applySettings } from "./apply-settings.ts";
 import { probeIoThrottles } from "./block-devices.ts";
 import {
   makeCgroupDir,
+  cgroupFileExists,
   makeJobDir,
   parseFlatKeyed,
   pathExists,
@@ -111,12 +112,12 @@ export class CgroupV1Driver implements CgroupDriver {
     const created: string[] = [];
     try {
       for (const dir of uniqueFolders(folders)) {
-        await makeJobDir(dir, jobId);
+        makeJobDir(dir, jobId);
         created.push(dir);
       }
       const memory = folders.memory;
       const swapAccounting =
-        memory !== undefined && (await pathExists(`${memory}/memory.memsw.limit_in_bytes`));
+        memory !== undefined && cgroupFileExists(`${memory}/memory.memsw.limit_in_bytes`);
       await applySettings(v1Settings(toWrite, { swapAccounting }), folderIn(folders, jobId), jobId);
     } catch (err) {
       await removeCgroupDirs(created).catch(() => undefined);

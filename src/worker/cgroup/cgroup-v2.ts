@@ -14,6 +14,7 @@ import { applySettings } from "./apply-settings.ts";
 import { probeIoThrottles } from "./block-devices.ts";
 import {
   makeCgroupDir,
+  cgroupFileExists,
   makeJobDir,
   parseFlatKeyed,
   parseInteger,
@@ -121,9 +122,9 @@ export class CgroupV2Driver implements CgroupDriver {
   async create(jobId: string, limits: Limits, skip: readonly LimitName[]): Promise<JobCgroup> {
     const toWrite = jobLimitsToWrite(jobId, limits, skip, this.#capabilities);
     const dir = `${this.#parentDir}/${jobId}`;
-    await makeJobDir(dir, jobId);
+    makeJobDir(dir, jobId);
     try {
-      const swapAccounting = await pathExists(`${dir}/memory.swap.max`);
+      const swapAccounting = cgroupFileExists(`${dir}/memory.swap.max`);
       const ioWeight = this.#ioWeight;
       const settings = v2Settings(toWrite, { swapAccounting, ...(ioWeight && { ioWeight }) });
       await applySettings(settings, () => dir, jobId);
