@@ -10,6 +10,7 @@ export {
 } from "./worker.ts";
 export type { WorkerOptions, IsolationOptions } from "./options.ts";
 export type { ReadOutputOptions } from "./output-reader.ts";
+export type { OutputChunk } from "./output-chunks.ts";
 export type { HostLoad, Load, LoadUsage } from "./host-load.ts";
 export {
   JobError,

@@ -22,7 +22,13 @@ import { limitWords } from "./limits.ts";
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from "./options.ts";
 import { fromOsError } from "./os-errors.ts";
 import { OutputNotifier } from "./output-notifier.ts";
-import { readOutput, validateOffset, type ReadOutputOptions } from "./output-reader.ts";
+import type { OutputChunk } from "./output-chunks.ts";
+import {
+  copiedBytes,
+  OutputFiles,
+  validateOffset,
+  type ReadOutputOptions,
+} from "./output-reader.ts";
 import { StateDir } from "./state-dir.ts";
 import {
   isFinalState,
@@ -98,6 +104,7 @@ export class Worker {
   readonly #jobs = new Map<string, Job>();
   /** Live output notifiers of jobs not yet ended (queued, starting, running). */
   readonly #notifiers = new Map<string, OutputNotifier>();
+  readonly #outputs = new OutputFiles();
   readonly #supervisors = new Map<string, JobSupervisor>();
   /** Launches under way (close waits for them before it stops the jobs). */
   readonly #launching = new Set<Promise<unknown>>();
@@ -321,9 +328,19 @@ export class Worker {
    * the job to start). Abort `signal` to stop early.
    */
   output(id: string, options: ReadOutputOptions = {}): AsyncIterable<Uint8Array> {
+    return copiedBytes(this.outputChunks(id, options));
+  }
+
+  /**
+   * `output`, without a copy: chunks of buffers shared with the job's other
+   * readers, each lent until its `release()`, which the caller must call
+   * once it no longer reads the bytes (a server writing them to a socket:
+   * once written).
+   */
+  outputChunks(id: string, options: ReadOutputOptions = {}): AsyncIterable<OutputChunk> {
     this.#get(id);
     if (options.offset !== undefined) validateOffset(options.offset);
-    return readOutput(this.#stateDir.outputFile(id), this.#notifiers.get(id), options);
+    return this.#outputs.read(id, this.#stateDir.outputFile(id), this.#notifiers.get(id), options);
   }
 
   /** Resolves with the final status once the job has ended. */

@@ -1,16 +1,42 @@
 import assert from "node:assert/strict";
-import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, readdir, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { OutputNotifier } from "../../../src/worker/output-notifier.ts";
-import { OUTPUT_CHUNK_BYTES, readOutput } from "../../../src/worker/output-reader.ts";
+import { CHUNK_BYTES } from "../../../src/worker/output-chunks.ts";
+import {
+  copiedBytes,
+  OutputFiles,
+  type ReadOutputOptions,
+} from "../../../src/worker/output-reader.ts";
+
+const files = new OutputFiles();
+
+/** Copies of the output of the job whose output file is `path`, as Worker.output reads it. */
+function readOutput(
+  path: string,
+  notifier: OutputNotifier | undefined,
+  options?: ReadOutputOptions,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  return copiedBytes(files.read(path, path, notifier, options));
+}
 
 async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const chunk of chunks) parts.push(Buffer.from(chunk));
   return Buffer.concat(parts);
+}
+
+/** This process's open file descriptors of `path`. */
+async function descriptorsOf(path: string): Promise<number> {
+  let count = 0;
+  for (const fd of await readdir("/proc/self/fd")) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => "");
+    if (target === path) count++;
+  }
+  return count;
 }
 
 describe("output reader", () => {
@@ -33,12 +59,15 @@ describe("output reader", () => {
     assert.deepEqual(await collect(readOutput(file, undefined, { follow: true })), bytes);
   });
 
-  it("yields chunks of at most the chunk size", async () => {
+  it("yields chunks of at most the chunk size, cut at chunk boundaries", async () => {
     const file = join(dir, "large");
-    await writeFile(file, Buffer.alloc(OUTPUT_CHUNK_BYTES * 2 + 10, 7));
+    await writeFile(file, Buffer.alloc(CHUNK_BYTES * 2 + 10, 7));
     const sizes: number[] = [];
     for await (const chunk of readOutput(file, undefined)) sizes.push(chunk.length);
-    assert.deepEqual(sizes, [OUTPUT_CHUNK_BYTES, OUTPUT_CHUNK_BYTES, 10]);
+    assert.deepEqual(sizes, [CHUNK_BYTES, CHUNK_BYTES, 10]);
+    sizes.length = 0;
+    for await (const chunk of readOutput(file, undefined, { offset: 5 })) sizes.push(chunk.length);
+    assert.deepEqual(sizes, [CHUNK_BYTES - 5, CHUNK_BYTES, 10]);
   });
 
   it("refuses negative and fractional offsets", async () => {
@@ -76,6 +105,23 @@ describe("output reader", () => {
     controller.abort();
     assert.equal((await reading).toString(), "x");
     assert.equal(notifier.waiting, 0);
+    notifier.end();
+  });
+
+  it("shares one descriptor among a job's readers, closed after the last", async () => {
+    const file = join(dir, "shared");
+    await writeFile(file, "shared output");
+    const notifier = new OutputNotifier(file);
+    const controllers = [new AbortController(), new AbortController(), new AbortController()];
+    const readings = controllers.map(async ({ signal }) =>
+      collect(readOutput(file, notifier, { follow: true, signal })),
+    );
+    await sleep(50);
+    assert.equal(notifier.waiting, 3);
+    assert.equal(await descriptorsOf(file), 1);
+    for (const controller of controllers) controller.abort();
+    for (const reading of readings) assert.equal((await reading).toString(), "shared output");
+    assert.equal(await descriptorsOf(file), 0);
     notifier.end();
   });
 });
