@@ -37,6 +37,8 @@ export class UidPool {
   #next: number;
   /** Writes of the state file, one after another (the newest wins). */
   #saving: Promise<void> = Promise.resolve();
+  /** A write queued and not yet begun: it will write the newest place. */
+  #saveQueued = false;
 
   private constructor(
     range: UidRange,
@@ -109,8 +111,12 @@ export class UidPool {
 
   #save(): void {
     const file = this.#stateFile;
-    if (file === undefined) return;
+    // A burst of starts moves the place once per job: one write queued
+    // behind the one under way carries them all, not one write each.
+    if (file === undefined || this.#saveQueued) return;
+    this.#saveQueued = true;
     this.#saving = this.#saving.then(async () => {
+      this.#saveQueued = false;
       const state: PoolState = { next: this.#next };
       // Not durable: after a power loss an older "next" is safe, as every
       // id that may own files is held again from the scratch folders.
