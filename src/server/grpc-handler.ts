@@ -15,6 +15,8 @@
  *   INVALID_ARGUMENT, a refusal resets a stream the client is still
  *   sending, a write waiting on a reset stream ends the call, and a method
  *   the server does not have is answered UNIMPLEMENTED, not HTTP 404.
+ * - A handler may write its messages to the HTTP/2 stream itself
+ *   (direct-response.ts): StreamOutput does, without copying the output.
  */
 import type { Http2ServerRequest } from "node:http2";
 import {
@@ -35,6 +37,7 @@ import {
   unblockWritesOnClose,
   type NodeHandler,
 } from "./connect-workarounds.ts";
+import { allowDirectResponse, endDirectResponse } from "./direct-response.ts";
 import type { Logger } from "./logger.ts";
 
 export interface GrpcHandlerOptions extends ConnectRouterOptions {
@@ -68,15 +71,16 @@ export function createGrpcHandler(options: GrpcHandlerOptions): NodeHandler {
       return;
     }
     unblockWritesOnClose(response);
-    const universal = universalRequestFromNodeRequest(
-      request,
-      response,
-      undefined,
-      contextValues(request),
-    );
+    const values = contextValues(request);
+    allowDirectResponse(values, request, response);
+    const universal = universalRequestFromNodeRequest(request, response, undefined, values);
     // connect links the request's signal into the handler's context signal.
     handler({ ...universal, signal: AbortSignal.any([universal.signal, admission]) })
-      .then((answer) => universalResponseToNodeResponse(answer, response))
+      .then(async (answer) => {
+        // Sent: the handler wrote its messages itself (direct-response.ts).
+        if (response.headersSent) await endDirectResponse(answer, response);
+        else await universalResponseToNodeResponse(answer, response);
+      })
       .catch((err: unknown) => {
         const fields = { method: path, reason: ConnectError.from(err).message };
         if (clientGone(request)) logger.debug(fields, "call ended: the client went away");

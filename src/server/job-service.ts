@@ -23,8 +23,10 @@ import {
   stopOutcomeToProto,
   toSafeNumber,
 } from "./convert.ts";
+import { directResponseOf } from "./direct-response.ts";
 import { callerOf, type Identity } from "./identity.ts";
 import { audit, type Logger } from "./logger.ts";
+import { outputMessageParts, outputSentKey } from "./output-message.ts";
 import { startPolicyFor, type Policy } from "./policy.ts";
 
 /** WatchJob's interval bounds: 0 asks for the worker's default (1 s); below
@@ -133,17 +135,30 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
     async *streamOutput(request, context) {
       const who = callerOf(context);
       const { id } = await visibleJob(who, request.id);
-      let offset = toSafeNumber(request.offset, "offset");
-      const output = worker.output(id, {
-        offset,
+      const options = {
+        offset: toSafeNumber(request.offset, "offset"),
         follow: request.follow,
         signal: context.signal,
-      });
-      // One message per chunk the reader yields (at most 64 KiB: small
-      // enough that a slow reader holds little in the HTTP/2 buffers).
-      for await (const data of output) {
-        yield { data, offset: BigInt(offset) };
-        offset += data.byteLength;
+      };
+      const direct = directResponseOf(context);
+      if (direct === undefined) {
+        // A client that asked for JSON messages: connect encodes them.
+        let offset = options.offset;
+        for await (const data of worker.output(id, options)) {
+          yield { data, offset: BigInt(offset) };
+          offset += data.byteLength;
+        }
+      } else {
+        // One message per chunk the worker lends (at most 256 KiB), written
+        // without a copy and given back once written; a client that stops
+        // reading holds one chunk.
+        const sent = context.values.get(outputSentKey);
+        for await (const chunk of worker.outputChunks(id, options)) {
+          sent(chunk.bytes.byteLength);
+          await direct.send(outputMessageParts(chunk.offset, chunk.bytes), () => {
+            chunk.release();
+          });
+        }
       }
       throwIfAborted(context);
     },

@@ -23,6 +23,7 @@ import {
   type Worker,
 } from "../worker/index.ts";
 import { BoundedLabels } from "./bounded-labels.ts";
+import { outputSentKey } from "./output-message.ts";
 
 export interface MetricsOptions {
   /** Owners with an owner label of their own; later ones count as "_other". @default 100 */
@@ -328,6 +329,13 @@ function callMetrics(registers: Registry[]): Interceptor {
   };
   return (next) => async (request) => {
     const method = request.method.name;
+    const counting = method === "StreamOutput";
+    // Output written straight to the stream (direct-response.ts) is no message here.
+    if (counting) {
+      request.contextValues.set(outputSentKey, (bytes) => {
+        streamed.inc(bytes);
+      });
+    }
     let response;
     try {
       response = await next(request);
@@ -339,7 +347,6 @@ function callMetrics(registers: Registry[]): Interceptor {
       ended(method);
       return response;
     }
-    const counting = method === "StreamOutput";
     async function* counted(messages: AsyncIterable<unknown>): AsyncIterable<unknown> {
       try {
         for await (const message of messages) {
