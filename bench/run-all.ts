@@ -3,6 +3,7 @@
  * their reports as they come, and appends the run (with node version,
  * kernel, cgroup mode and cores) to bench/RESULTS.md. Sizes pass through
  * the environment (BENCH_JOBS=100 ...; see each script's --help).
+ * It ends with every target of the run, met or missed, in one table.
  *   node bench/run-all.ts [NAME...]   (names without .ts: a subset)
  */
 import { spawn } from "node:child_process";
@@ -10,7 +11,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { format, resolveConfig } from "prettier";
-import { systemInfo } from "./lib/report.ts";
+import { systemInfo, table } from "./lib/report.ts";
 
 const BENCHMARKS = ["start-latency", "output-throughput", "fan-out", "concurrency", "api-rate"];
 const RESULTS = join(import.meta.dirname, "RESULTS.md");
@@ -25,6 +26,39 @@ const chosen = process.argv.slice(2);
 for (const name of chosen) {
   if (!BENCHMARKS.includes(name))
     throw new Error(`unknown benchmark ${name}: ${BENCHMARKS.join(", ")}`);
+}
+
+/**
+ * Every target of the run in one table: the rows of the benchmarks' tables
+ * whose last cell is a verdict (lib/stats.ts), as "what | value | target |
+ * verdict" (a row's value is the cell before its target), and a benchmark
+ * that failed counts as missed.
+ */
+function targetSummary(names: readonly string[], reports: readonly string[]): string {
+  const rows: string[][] = [];
+  names.forEach((name, i) => {
+    const report = reports[i] ?? "";
+    if (report.includes("\nFailed (exit "))
+      rows.push([name, "failed", "runs to the end", "**missed**"]);
+    for (const line of report.split("\n")) {
+      const cells = line
+        .split("|")
+        .slice(1, -1)
+        .map((cell) => cell.trim());
+      const last = cells.at(-1);
+      if (cells.length < 4 || (last !== "met" && last !== "**missed**")) continue;
+      rows.push([`${name}: ${cells[0] ?? ""}`, cells.at(-3) ?? "", cells.at(-2) ?? "", last]);
+    }
+  });
+  const missed = rows.filter((row) => row[3] !== "met").length;
+  return [
+    "### Targets",
+    "",
+    `${rows.length - missed} of ${rows.length} met.`,
+    "",
+    table(["target", "value", "goal", ""], rows),
+    "",
+  ].join("\n");
 }
 
 /** Runs one script, echoing its report while keeping a copy. */
@@ -53,6 +87,8 @@ for (const name of chosen.length > 0 ? chosen : BENCHMARKS) {
   sections.push(await run(name));
 }
 const minutes = ((performance.now() - t0) / 60_000).toFixed(1);
+const summary = targetSummary(chosen.length > 0 ? chosen : BENCHMARKS, sections);
+process.stdout.write(`${summary}\n`);
 const overrides = Object.entries(process.env)
   .filter(([key]) => key.startsWith("BENCH_"))
   .map(([key, value]) => `${key}=${value ?? ""}`);
@@ -64,6 +100,7 @@ const entry = [
     (overrides.length > 0 ? `; sizes changed: ${overrides.join(" ")}` : "; default sizes") +
     ".",
   "",
+  summary,
   ...sections,
 ].join("\n");
 const existing = await readFile(RESULTS, "utf8").catch(() => undefined);
