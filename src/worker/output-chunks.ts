@@ -14,10 +14,11 @@
  *
  * Bounded: a chunk is kept while a reader holds it or waits for it to be
  * filled; once none does it is dropped and its buffer kept for the next
- * chunk (at most SPARE_BUFFERS of them, and none while no reader holds a
- * chunk), except the last partly filled chunk, kept to be filled further as
- * the job writes. A reader that never
- * reads on holds the one chunk it was lent, not a growing cache.
+ * chunk (at most SPARE_BUFFERS of them, let go when a reader that holds
+ * nothing else finds the end of the file: the readers are waiting for the
+ * job to write), except the last partly filled chunk, kept to be filled
+ * further as the job writes. A reader that never reads on holds the one
+ * chunk it was lent, not a growing cache.
  * Buffers never move from one job to another: a chunk buffer holds only
  * this job's output, and only its filled part is ever lent.
  */
@@ -25,8 +26,9 @@ import { open, type FileHandle } from "node:fs/promises";
 
 /** Bytes per chunk: the largest piece a reader is lent, and the read size. */
 export const CHUNK_BYTES = 256 * 1024;
-/** Free buffers kept for the next chunks: two make a reader that has one
- * piece in flight while it reads the next allocate nothing. */
+/** Free buffers kept for the next chunks: a reader that has one piece in
+ * flight while it reads the next, or gives each back before the next (a
+ * socket's write done), allocates nothing. */
 const SPARE_BUFFERS = 2;
 
 /** A piece of a job's output, lent to one reader until it calls `release`. */
@@ -68,7 +70,7 @@ export class OutputChunks {
   readonly #spare: Buffer[] = [];
   /** The newest partly filled chunk, kept even while no reader holds it. */
   #kept: Chunk | undefined;
-  /** Holds on all chunks: while none, the spare buffers are let go too. */
+  /** Holds on all chunks (lent parts and lends under way). */
   #holds = 0;
   #fills = 0;
   #closed = false;
@@ -94,17 +96,22 @@ export class OutputChunks {
     const at = position - index * CHUNK_BYTES;
     const chunk = this.#chunkAt(index);
     this.#hold(chunk);
+    let atEnd = false;
     try {
       while (chunk.filled <= at) {
         const fill = chunk.fill ?? this.#startFill(chunk);
         const read = await fill.done;
         // A fill started before this call may have met an end of file that
         // has moved since: only a later one can say where the end is.
-        if (read === 0 && fill.serial > lastEarlierFill && chunk.filled <= at) return undefined;
+        atEnd = read === 0 && fill.serial > lastEarlierFill && chunk.filled <= at;
+        if (atEnd) return undefined;
       }
       return this.#lendPart(chunk, at);
     } finally {
       this.#letGo(chunk);
+      // No reader holds a chunk and this one waits for the job to write:
+      // spare buffers would only hold memory until then.
+      if (atEnd && this.#holds === 0) this.#spare.length = 0;
     }
   }
 
@@ -167,9 +174,7 @@ export class OutputChunks {
   }
 
   #letGo(chunk: Chunk): void {
-    // Every reader is waiting for the job to write (or gone): spare buffers
-    // would only hold memory until then.
-    if (--this.#holds === 0) this.#spare.length = 0;
+    this.#holds--;
     if (--chunk.holders > 0) return;
     const kept = this.#kept;
     const partly = chunk.filled > 0 && chunk.filled < CHUNK_BYTES;
@@ -185,7 +190,7 @@ export class OutputChunks {
   #drop(chunk: Chunk): void {
     if (this.#kept === chunk) this.#kept = undefined;
     this.#chunks.delete(chunk.index);
-    if (!this.#closed && this.#holds > 0 && this.#spare.length < SPARE_BUFFERS) {
+    if (!this.#closed && this.#spare.length < SPARE_BUFFERS) {
       this.#spare.push(chunk.buffer);
     }
   }

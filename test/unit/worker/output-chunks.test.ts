@@ -81,6 +81,38 @@ describe("output chunks", () => {
     await chunks.close();
   });
 
+  it("reuses buffers for a reader that gives each chunk back before the next", async () => {
+    const content = pattern(6 * CHUNK_BYTES);
+    const { chunks } = await openWith(content);
+    const buffers = new Set<ArrayBufferLike>();
+    const received: Buffer[] = [];
+    for (let position = 0; position < content.length; position += CHUNK_BYTES) {
+      const chunk = await lendSome(chunks, position);
+      buffers.add(chunk.bytes.buffer);
+      received.push(Buffer.from(chunk.bytes));
+      chunk.release();
+    }
+    assert.deepEqual(Buffer.concat(received), content);
+    assert.equal(buffers.size, 1, "one buffer for six chunks");
+    await chunks.close();
+  });
+
+  it("lets spare buffers go once the readers wait at the end of the file", async () => {
+    const { path, chunks } = await openWith(pattern(2 * CHUNK_BYTES));
+    const first = await lendSome(chunks, 0);
+    const second = await lendSome(chunks, CHUNK_BYTES);
+    first.release();
+    second.release();
+    assert.equal(await chunks.lend(2 * CHUNK_BYTES), undefined);
+    await appendFile(path, pattern(CHUNK_BYTES, 3));
+    const third = await lendSome(chunks, 2 * CHUNK_BYTES);
+    assert.notEqual(third.bytes.buffer, first.bytes.buffer, "a fresh buffer, not a spare");
+    assert.notEqual(third.bytes.buffer, second.bytes.buffer, "a fresh buffer, not a spare");
+    assert.deepEqual(Buffer.from(third.bytes), pattern(CHUNK_BYTES, 3));
+    third.release();
+    await chunks.close();
+  });
+
   it("appends to a partly filled chunk as the file grows, leaving lent bytes as they were", async () => {
     const { path, chunks } = await openWith("0123456789");
     const start = await lendSome(chunks, 0);
