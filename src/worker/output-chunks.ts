@@ -13,12 +13,14 @@
  * them); a later fill only appends.
  *
  * Bounded: a chunk is kept while a reader holds it or waits for it to be
- * filled; once none does it is dropped and its buffer kept for the next
- * chunk (at most SPARE_BUFFERS of them, let go when a reader that holds
- * nothing else finds the end of the file: the readers are waiting for the
- * job to write), except the last partly filled chunk, kept to be filled
- * further as the job writes. A reader that never reads on holds the one
- * chunk it was lent, not a growing cache.
+ * filled; once none does it is dropped, except the last partly filled
+ * chunk, kept to be filled further as the job writes. The last FREE_CHUNKS
+ * dropped are kept free: one is taken back as it is if a reader comes to it
+ * again (followers spread over the output pass through the same chunks one
+ * after another), else the oldest one's buffer is reused for a new chunk.
+ * They are let go when a reader that holds nothing else finds the end of
+ * the file: the readers are waiting for the job to write. A reader that
+ * never reads on holds the one chunk it was lent, not a growing cache.
  * Buffers never move from one job to another: a chunk buffer holds only
  * this job's output, and only its filled part is ever lent.
  */
@@ -26,10 +28,10 @@ import { open, type FileHandle } from "node:fs/promises";
 
 /** Bytes per chunk: the largest piece a reader is lent, and the read size. */
 export const CHUNK_BYTES = 256 * 1024;
-/** Free buffers kept for the next chunks: a reader that has one piece in
- * flight while it reads the next, or gives each back before the next (a
- * socket's write done), allocates nothing. */
-const SPARE_BUFFERS = 2;
+/** Dropped chunks kept free (1 MiB): a reader that has one piece in flight
+ * while it reads the next, or gives each back before the next (a socket's
+ * write done), allocates nothing, and readers a little apart read once. */
+const FREE_CHUNKS = 4;
 
 /** A piece of a job's output, lent to one reader until it calls `release`. */
 export interface OutputChunk {
@@ -67,7 +69,8 @@ class Chunk {
 export class OutputChunks {
   readonly #file: FileHandle;
   readonly #chunks = new Map<number, Chunk>();
-  readonly #spare: Buffer[] = [];
+  /** Dropped chunks, oldest first, no reader holding them. */
+  readonly #free = new Map<number, Chunk>();
   /** The newest partly filled chunk, kept even while no reader holds it. */
   #kept: Chunk | undefined;
   /** Holds on all chunks (lent parts and lends under way). */
@@ -110,8 +113,8 @@ export class OutputChunks {
     } finally {
       this.#letGo(chunk);
       // No reader holds a chunk and this one waits for the job to write:
-      // spare buffers would only hold memory until then.
-      if (atEnd && this.#holds === 0) this.#spare.length = 0;
+      // free chunks would only hold memory until then.
+      if (atEnd && this.#holds === 0) this.#free.clear();
     }
   }
 
@@ -119,17 +122,20 @@ export class OutputChunks {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#spare.length = 0;
+    this.#free.clear();
     await this.#file.close();
   }
 
   #chunkAt(index: number): Chunk {
-    let chunk = this.#chunks.get(index);
+    let chunk = this.#chunks.get(index) ?? this.#free.get(index);
     if (chunk === undefined) {
+      const [oldest] = this.#free.values();
+      if (oldest !== undefined) this.#free.delete(oldest.index);
       // Uninitialized memory: only what a read put there is ever lent.
-      chunk = new Chunk(index, this.#spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES));
-      this.#chunks.set(index, chunk);
+      chunk = new Chunk(index, oldest?.buffer ?? Buffer.allocUnsafe(CHUNK_BYTES));
     }
+    this.#free.delete(index);
+    this.#chunks.set(index, chunk);
     return chunk;
   }
 
@@ -190,8 +196,11 @@ export class OutputChunks {
   #drop(chunk: Chunk): void {
     if (this.#kept === chunk) this.#kept = undefined;
     this.#chunks.delete(chunk.index);
-    if (!this.#closed && this.#spare.length < SPARE_BUFFERS) {
-      this.#spare.push(chunk.buffer);
+    if (this.#closed) return;
+    this.#free.set(chunk.index, chunk);
+    if (this.#free.size > FREE_CHUNKS) {
+      const [oldest] = this.#free.keys();
+      if (oldest !== undefined) this.#free.delete(oldest);
     }
   }
 }

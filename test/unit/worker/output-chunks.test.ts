@@ -97,7 +97,24 @@ describe("output chunks", () => {
     await chunks.close();
   });
 
-  it("lets spare buffers go once the readers wait at the end of the file", async () => {
+  it("takes a dropped chunk back as it is when a reader comes to it again", async () => {
+    const content = pattern(3 * CHUNK_BYTES);
+    const { chunks } = await openWith(content);
+    const first = await lendSome(chunks, 0);
+    const second = await lendSome(chunks, CHUNK_BYTES);
+    first.release();
+    second.release();
+    const third = await lendSome(chunks, 2 * CHUNK_BYTES);
+    assert.equal(third.bytes.buffer, first.bytes.buffer, "the oldest free buffer reused");
+    third.release();
+    const again = await lendSome(chunks, CHUNK_BYTES + 3);
+    assert.equal(again.bytes.buffer, second.bytes.buffer);
+    assert.deepEqual(Buffer.from(again.bytes), content.subarray(CHUNK_BYTES + 3, 2 * CHUNK_BYTES));
+    again.release();
+    await chunks.close();
+  });
+
+  it("lets its free chunks go once the readers wait at the end of the file", async () => {
     const { path, chunks } = await openWith(pattern(2 * CHUNK_BYTES));
     const first = await lendSome(chunks, 0);
     const second = await lendSome(chunks, CHUNK_BYTES);
@@ -106,8 +123,8 @@ describe("output chunks", () => {
     assert.equal(await chunks.lend(2 * CHUNK_BYTES), undefined);
     await appendFile(path, pattern(CHUNK_BYTES, 3));
     const third = await lendSome(chunks, 2 * CHUNK_BYTES);
-    assert.notEqual(third.bytes.buffer, first.bytes.buffer, "a fresh buffer, not a spare");
-    assert.notEqual(third.bytes.buffer, second.bytes.buffer, "a fresh buffer, not a spare");
+    assert.notEqual(third.bytes.buffer, first.bytes.buffer, "a fresh buffer, not a free one");
+    assert.notEqual(third.bytes.buffer, second.bytes.buffer, "a fresh buffer, not a free one");
     assert.deepEqual(Buffer.from(third.bytes), pattern(CHUNK_BYTES, 3));
     third.release();
     await chunks.close();
