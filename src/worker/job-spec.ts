@@ -40,6 +40,17 @@ export interface CheckedSpec {
 const MAX_ARGS = 65_536;
 
 /**
+ * The longest program path or working directory, in bytes: execve and
+ * chdir refuse PATH_MAX (4096) bytes or more, the NUL included. Checked here,
+ * a longer one is refused before it is launched and recorded; found by the
+ * launcher, it became a failed job whose command and reason (each quoting
+ * the path) every ListJobs then carried: 3 MiB each in the reliability
+ * suite's bad input, answers large enough that a client reading slowly made
+ * the server refuse its new calls (ENHANCE_YOUR_CALM, session memory).
+ */
+export const MAX_PATH_BYTES = 4095;
+
+/**
  * The one pipeline from a request to a CheckedSpec: the request's own
  * checks, then its limits through the caller's policy and the server's
  * rules (limit-layers.ts). `stateDiskBytes` bounds the disk limit (a default
@@ -67,6 +78,7 @@ export function checkSpec(
       `too many arguments: ${args.length} (at most ${MAX_ARGS})`,
     );
   }
+  rejectLongPath("the command", spec.command);
   rejectNul("command", spec.command);
   args.forEach((arg, index) => {
     rejectNul(`argument ${index + 1}`, arg);
@@ -114,6 +126,17 @@ export function checkSpec(
   });
 }
 
+/** The message gives the length, not the path: it may be megabytes. */
+function rejectLongPath(what: string, path: string): void {
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_PATH_BYTES) {
+    throw new JobError(
+      "invalid_argument",
+      `${what} is ${bytes} bytes long; a path is at most ${MAX_PATH_BYTES} bytes`,
+    );
+  }
+}
+
 function rejectNul(what: string, value: string): void {
   if (value.includes("\0")) throw new JobError("invalid_argument", `${what} contains a NUL byte`);
 }
@@ -138,6 +161,7 @@ function checkEnv(env: Readonly<Record<string, string>>): Record<string, string>
 
 function checkCwd(cwd: string | undefined): string | undefined {
   if (cwd === undefined || cwd === "") return undefined;
+  rejectLongPath("the working directory", cwd);
   rejectNul("working directory", cwd);
   if (!isAbsolute(cwd)) {
     throw new JobError(
