@@ -11,6 +11,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { connect as tcpConnect } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DescField, DescMessage, DescMethod } from "@bufbuild/protobuf";
 import { JobService } from "../../src/gen/jobworker/v1/jobworker_pb.js";
@@ -358,6 +359,10 @@ export async function badInput(
   );
   let next = 0;
   const startedAt = Date.now();
+  // This process's own lateness: a hang while this event loop was seconds
+  // late points at the harness, not the server (RESULTS.md, Bad input).
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
   const lane = async (): Promise<void> => {
     while (next < options.requests) {
       const index = next++;
@@ -388,6 +393,10 @@ export async function badInput(
   };
   await Promise.all(Array.from({ length: 48 }, lane));
   const elapsed = (Date.now() - startedAt) / 1000;
+  loopDelay.disable();
+  const harnessDelay =
+    `p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, ` +
+    `max ${(loopDelay.max / 1e6).toFixed(0)} ms`;
 
   // Protocol-level oddities, one each.
   const alice = sessions[0] ?? openSession(server.address, { ca: pki.ca.certPem });
@@ -448,14 +457,16 @@ export async function badInput(
     `no INTERNAL codes (got ${byCode["INTERNAL"] ?? 0})`,
   );
   checks.check((byCode["UNKNOWN"] ?? 0) === 0, `no UNKNOWN codes (got ${byCode["UNKNOWN"] ?? 0})`);
-  // One hung call in a run is tolerated and printed, not failed: once in
-  // about 80,000 calls (CI, 2026-11-26: a StartJob with two messages, not
-  // reproduced with the same seed nor with 3,000 such calls) a call got no
-  // end within 60 s. Unexplained; the line printed below for a hang (the
-  // request's first bytes, and whether a status had arrived) is the lead.
+  // A unary call with no end within 60 s fails the section. The hangs seen
+  // so far (77 in one CI run, one in another) were this process starving
+  // itself and, through the server's blocked log pipe, the server: see
+  // LogTail in harness.ts and RESULTS.md, Bad input. The event loop figure
+  // tells such a stall from a server that does not answer.
   const hangs = byCode["hang"] ?? 0;
-  if (hangs > 0) console.log(`  UNEXPLAINED: ${hangs} call(s) hung (see RESULTS.md, Bad input)`);
-  checks.check(hangs <= 1, `at most one unary call hung (got ${hangs})`);
+  checks.check(
+    hangs === 0,
+    `no unary call hung (got ${hangs}; this process's event loop delay ${harnessDelay})`,
+  );
   checks.check(requests >= options.requests, `at least ${options.requests} requests (${requests})`);
   const errors = serverErrors(server.log());
   checks.check(
@@ -485,7 +496,9 @@ export async function badInput(
   } finally {
     c.close();
   }
-  console.log(`  ${requests} requests in ${elapsed.toFixed(1)} s`);
+  console.log(
+    `  ${requests} requests in ${elapsed.toFixed(1)} s; this process's event loop delay ${harnessDelay}`,
+  );
   return { checks, figures: { requests, byCode, rawConnections, samples } };
 }
 

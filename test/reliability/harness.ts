@@ -145,6 +145,56 @@ export interface Servers {
   restart(previous: ServerProcess, choice?: ServerChoice): Promise<ServerProcess>;
 }
 
+/**
+ * The last `limit` characters of a stream, kept as the chunks that came in:
+ * a chunk costs its own length, whatever the size of the tail.
+ *
+ * A string re-sliced on every chunk (`(tail + chunk).slice(-limit)`) copies
+ * the whole tail each time once the limit is reached: 20-40 MB per 64 KiB
+ * chunk. The bad-input section's server passes 20 MB of log within about
+ * 20 s (audit lines that quote 3 MiB job ids); from then on this process
+ * spent its CPU copying log tails, read its sockets and the server's stderr
+ * seconds late, and the server, whose log writes block while the pipe to us
+ * is full, stopped answering at all until we caught up: 40-60 s stalls,
+ * reported as dozens of hung calls (RESULTS.md, Bad input).
+ */
+class LogTail {
+  readonly #limit: number;
+  #chunks: string[] = [];
+  #length = 0;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  push(chunk: string): void {
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+    // Drop whole chunks from the front while what remains still holds `limit`.
+    let drop = 0;
+    let length = this.#length;
+    while (drop < this.#chunks.length - 1) {
+      const first = this.#chunks[drop]?.length ?? 0;
+      if (length - first < this.#limit) break;
+      length -= first;
+      drop++;
+    }
+    if (drop > 0) {
+      this.#chunks = this.#chunks.slice(drop);
+      this.#length = length;
+    }
+  }
+
+  /** The tail as one string (at most `limit` characters). */
+  text(): string {
+    const joined = this.#chunks.join("").slice(-this.#limit);
+    // Joined once until the next chunk: callers may ask again.
+    this.#chunks = [joined];
+    this.#length = joined.length;
+    return joined;
+  }
+}
+
 /** Starts a server process and waits for its "listening on HOST:PORT" line. */
 export async function spawnServer(options: SpawnOptions): Promise<ServerProcess> {
   const port = options.port ?? 0;
@@ -189,15 +239,15 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
     env: { ...process.env, JOBWORKER_CONFIG_DIR: join(options.stateDir, "..", "client-config") },
   });
   let stdout = "";
-  let stderr = "";
+  // Keep the log bounded: the load test logs every start and stop.
+  const stderr = new LogTail(20_000_000);
   child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
   // JOBWORKER_REL_LOG_DIR: also keep every server's whole log there.
   const logDir = process.env["JOBWORKER_REL_LOG_DIR"];
   const logFile =
     logDir === undefined ? undefined : join(logDir, `server-${Date.now()}-${child.pid}.log`);
   child.stderr.setEncoding("utf8").on("data", (s: string) => {
-    // Keep the log bounded: the load test logs every start and stop.
-    stderr = (stderr + s).slice(-20_000_000);
+    stderr.push(s);
     if (logFile !== undefined) appendFileSync(logFile, s);
   });
   const exited = once(child, "exit").then(([code, signal]) => ({
@@ -213,7 +263,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
   while ((match = /listening on (\S+):(\d+)/.exec(stdout)) === null) {
     if (state.done || Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`the server did not start:\n${stdout}\n${stderr.slice(-4000)}`);
+      throw new Error(`the server did not start:\n${stdout}\n${stderr.text().slice(-4000)}`);
     }
     await sleep(20);
   }
@@ -226,7 +276,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
     stateDir: options.stateDir,
     cgroupParent: options.cgroupParent,
     uidRange,
-    log: () => stdout + stderr,
+    log: () => stdout + stderr.text(),
     exited,
     alive: () => !state.done,
     async stop() {

@@ -118,6 +118,10 @@ export function rawCall(session: ClientHttp2Session, options: RawCallOptions): P
     let messages = 0;
     let cancelled = false;
     let settled = false;
+    const startedAt = performance.now();
+    // For a hang's message: when our request was all written, when the answer began.
+    let sentAfter: number | undefined;
+    let headersAfter: number | undefined;
     const finish = (result: RawResult): void => {
       if (settled) return;
       settled = true;
@@ -142,7 +146,11 @@ export function rawCall(session: ClientHttp2Session, options: RawCallOptions): P
       const message = text("grpc-message");
       if (message !== undefined) grpcMessage = decodeURIComponent(message);
     };
-    stream.on("response", readHeaders);
+    stream.on("finish", () => (sentAfter = performance.now() - startedAt));
+    stream.on("response", (headers) => {
+      headersAfter = performance.now() - startedAt;
+      readHeaders(headers);
+    });
     stream.on("trailers", readHeaders);
     stream.on("data", () => {
       // Roughly one message per data event: enough to tell "some" from "none".
@@ -169,6 +177,12 @@ export function rawCall(session: ClientHttp2Session, options: RawCallOptions): P
           code: "hang",
           message:
             `no end after ${options.hangAfterMs ?? options.cancelAfterMs + 10_000}ms` +
+            (sentAfter === undefined
+              ? `, request not all sent (${stream.bufferSize} bytes queued, send window ${session.state.remoteWindowSize})`
+              : `, request sent after ${Math.round(sentAfter)}ms`) +
+            (headersAfter === undefined
+              ? ", no response headers"
+              : `, response headers after ${Math.round(headersAfter)}ms`) +
             (grpcStatus === undefined
               ? ", no status received"
               : `, grpc-status ${grpcStatus} received (the stream stayed open)`),
