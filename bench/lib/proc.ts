@@ -49,3 +49,16 @@ export class PeakRss {
     return Math.max(this.#sampled, rssBytes, hwmBytes);
   }
 }
+
+/** Clock ticks per second of /proc/PID/stat's times (USER_HZ: 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/** CPU time `pid` has used so far, user + system, in milliseconds (proc(5)). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return ((utime + stime) * 1000) / CLOCK_TICKS;
+}

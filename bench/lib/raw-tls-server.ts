@@ -2,7 +2,7 @@
  * Entry point of the raw TLS baseline for the output benchmark: a bare Node
  * TLS 1.3 server (same certificates, client certificate required) that
  * sends a file's bytes to each client as soon as the client sends a byte.
- * Prints `{"port":N}` once listening (see child.ts).
+ * Prints `{"port":N,"pid":N}` once listening (see child.ts).
  */
 import { createReadStream } from "node:fs";
 import { createServer } from "node:tls";
@@ -36,7 +36,7 @@ const server = createServer(
 server.listen(0, "127.0.0.1", () => {
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : 0;
-  helperReady({ port }, async () => {
+  helperReady({ port, pid: process.pid }, async () => {
     await new Promise((resolve) => server.close(resolve));
   });
 });
