@@ -8,7 +8,7 @@
  * outlives the benchmark that started it.
  */
 import { pino } from "pino";
-import { createLogger, openDaemon } from "../../src/server/index.ts";
+import { createLogger, openDaemon, type Policy } from "../../src/server/index.ts";
 import type { WorkerOptions } from "../../src/worker/index.ts";
 import { removeCgroupTree } from "./cgroup.ts";
 import { helperReady } from "./child.ts";
@@ -18,6 +18,8 @@ export interface ServerProcessConfig {
   tls: { certPem: string; keyPem: string; caPem: string };
   /** The server's JSON log (info level, as a real server writes it). */
   logFile: string;
+  /** Per-user caps and rules. @default none (the default caps) */
+  policy?: Policy;
 }
 
 const config = JSON.parse(process.argv[2] ?? "{}") as ServerProcessConfig;
@@ -30,6 +32,7 @@ const daemon = await openDaemon({
     destination: pino.destination({ dest: config.logFile, sync: false }),
   }),
   server: { drainTimeoutMs: 2000 },
+  ...(config.policy === undefined ? {} : { policy: config.policy }),
 });
 helperReady({ port: daemon.address.port, pid: process.pid }, async () => {
   await daemon.close();

@@ -21,6 +21,7 @@ import {
   issueServerCert,
   type KeyPairPem,
 } from "../../src/pki/index.ts";
+import type { Policy } from "../../src/server/index.ts";
 import type { WorkerOptions } from "../../src/worker/index.ts";
 import { startHelper, type HelperProcess } from "./child.ts";
 import { readRss, type Rss } from "./proc.ts";
@@ -33,7 +34,7 @@ interface BenchPki {
 }
 
 /** The user every benchmark client authenticates as. */
-const BENCH_USER = "bench";
+export const BENCH_USER = "bench";
 
 async function makeBenchPki(): Promise<BenchPki> {
   const ca = await createCa();
@@ -80,6 +81,7 @@ function benchUidRange(serial: number): { first: number; last: number } {
 
 export async function startBenchServer(
   worker: Partial<Omit<WorkerOptions, "stateDir" | "cgroupParent">> = {},
+  policy?: Policy,
 ): Promise<BenchServer> {
   const pki = await makeBenchPki();
   const root = await mkdtemp(join(stateRoot(), "jw-bench-"));
@@ -97,6 +99,7 @@ export async function startBenchServer(
     },
     tls: { certPem: pki.server.certPem, keyPem: pki.server.keyPem, caPem: pki.ca.certPem },
     logFile: join(root, "server.log"),
+    ...(policy === undefined ? {} : { policy }),
   };
   let helper: HelperProcess<{ port: number; pid: number }>;
   try {
