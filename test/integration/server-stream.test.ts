@@ -13,7 +13,7 @@ import { Worker } from "node:worker_threads";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { JobClient } from "../../src/client/index.ts";
-import { JobService } from "../../src/gen/jobworker/v1/jobworker_pb.js";
+import { JobService, JobState } from "../../src/gen/jobworker/v1/jobworker_pb.js";
 import { collectOutput } from "../helpers/worker.ts";
 import { CHUNK_BYTES } from "../../src/worker/output-chunks.ts";
 import { drain, startTestServer, type TestServer, type Who } from "./server-fixture.ts";
@@ -132,6 +132,36 @@ describe("output streaming", () => {
       assert.ok(received[i]?.equals(whole.subarray(offset)), `the follower from ${offset}`);
     });
     assert.ok(Buffer.concat(jsonParts).equals(whole.subarray(777)), "the JSON follower");
+  });
+
+  it("a client that stops reading holds up only its own stream, with little memory", async () => {
+    const client = t.client("alice");
+    const job = await client.startJob({
+      command: "sh",
+      args: ["-c", "sleep 0.3; head -c 67108864 /dev/urandom"],
+    });
+    const id = job.job?.id ?? "";
+    const stop = new AbortController();
+    const stalled = client
+      .streamOutput({ id, follow: true }, { signal: stop.signal })
+      [Symbol.asyncIterator]();
+    assert.equal((await stalled.next()).done, false); // and reads no more
+    const before = process.memoryUsage().arrayBuffers;
+    let peak = before;
+    while ((await client.getJob({ id })).job?.state !== JobState.SUCCEEDED) {
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+      await sleep(20);
+    }
+    // HTTP/2 flow control stops the server; the stream holds one chunk of
+    // output, not the 64 MiB written meanwhile (nor a copy per message).
+    assert.ok(peak - before < 8 * MiB, `${(peak - before) / MiB} MiB more while stalled`);
+    // Another client gets the whole output meanwhile.
+    const other = t.client("alice");
+    let bytes = 0;
+    for await (const m of other.streamOutput({ id, follow: true })) bytes += m.data.byteLength;
+    assert.equal(bytes, 64 * MiB);
+    stop.abort();
+    await assert.rejects(stalled.next(), { code: Code.Canceled });
   });
 
   it("a stream resumed from an offset continues exactly there", async () => {
