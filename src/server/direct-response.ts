@@ -108,8 +108,8 @@ export class DirectResponse {
       written();
       throw clientClosed();
     }
-    // connect sends the headers it has set (content type, encoding) with
-    // its first message; it finds them sent and sends only the trailers.
+    // The headers connect would send with its first message (content type,
+    // encoding); endDirectResponse finds them sent and sends the trailers.
     if (!response.headersSent) response.writeHead(200, nodeHeaders(this.#context.responseHeader));
     let length = 0;
     for (const part of parts) length += part.byteLength;
