@@ -45,6 +45,7 @@ import {
   serverTlsOptions,
   type TlsFiles,
 } from "./tls.ts";
+import { avoidPeerCertificateLeak } from "./tls-workarounds.ts";
 
 export interface ServerOptions {
   /** The job library; the server does not close it (its owner does, after `close()`). */
@@ -219,6 +220,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
   });
 
+  if (!avoidPeerCertificateLeak()) {
+    logger.warn(
+      "Node's TLS internals are not what tls-workarounds.ts expects: every closed connection " +
+        "keeps its client certificate in memory (about 4.6 KiB)",
+    );
+  }
   const server = createSecureServer(
     {
       ...serverTlsOptions(options.tls),
