@@ -16,15 +16,26 @@ import type { TreeUsage } from "./tree-usage.ts";
 
 /**
  * Gives back what a job reserved past the end of its output
- * (fallocate(KEEP_SIZE)), once it has ended: shrinking a file frees every
- * block past its new end, preallocated ones included (ext4, xfs), and the
- * output's bytes stay as they are. Nothing a job reserved outlives it.
+ * (fallocate(KEEP_SIZE)), once it has ended: a truncate to the file's own
+ * size frees every block past its end, preallocated ones included (ext4,
+ * xfs), and the output's bytes stay as they are. Nothing a job reserved
+ * outlives it.
  */
 export async function trimOutput(file: string): Promise<void> {
-  const info = await stat(file);
-  if (info.blocks * 512 <= info.size + info.blksize) return;
-  await truncate(file, info.size + 1);
-  await truncate(file, info.size);
+  const overAllocated = async (): Promise<{ size: number } | undefined> => {
+    const info = await stat(file);
+    return info.blocks * 512 <= info.size + info.blksize ? undefined : info;
+  };
+  const before = await overAllocated();
+  if (before === undefined) return;
+  await truncate(file, before.size);
+  // A file system that ignores a truncate to the same size (tmpfs) frees
+  // them when the file shrinks: one byte longer, then back. Only there,
+  // because a follower reading in between could see that byte.
+  const after = await overAllocated();
+  if (after === undefined) return;
+  await truncate(file, after.size + 1);
+  await truncate(file, after.size);
 }
 
 /** Time between two walks of the scratch folder, at least. */
