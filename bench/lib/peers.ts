@@ -28,7 +28,7 @@ const NOBODY = 65534;
 /** The isolated command: its line says it runs. */
 const COMMAND = ["/usr/bin/echo", "running"];
 
-export interface PeerTiming {
+interface PeerTiming {
   /** To the command's line (it runs). */
   runningMs: number;
   /** To the tool's exit (its cgroup, if any, removed). */

@@ -75,7 +75,7 @@ export async function writeCgroupFile(path: string, value: string): Promise<void
  * while each of the async version's three steps would wait for a pool
  * thread behind the disk writes (records, fsyncs) of other starts.
  */
-export function writeCgroupFileSync(path: string, value: string): void {
+function writeCgroupFileSync(path: string, value: string): void {
   const fd = openSync(path, constants.O_WRONLY);
   try {
     writeSync(fd, value);
