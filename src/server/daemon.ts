@@ -3,8 +3,8 @@
  * once, in one place, for serve itself, the tests, the benchmarks and the
  * reliability suite: the TLS material (a development PKI created where
  * there is none), the job library, the API server, the daily certificate
- * expiry warning, and the shutdown order (calls drained first, then the
- * running jobs stopped).
+ * expiry warning, the heap given back after bursts (heap-reducer.ts), and
+ * the shutdown order (calls drained first, then the running jobs stopped).
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -20,6 +20,7 @@ import {
 import { JobError, Worker, type WorkerOptions } from "../worker/index.ts";
 import type { HealthState } from "./health.ts";
 import type { Logger } from "./logger.ts";
+import { startHeapReducer } from "./heap-reducer.ts";
 import { DaemonMetrics } from "./metrics.ts";
 import { listenForMetrics, type MetricsListener } from "./metrics-listener.ts";
 import type { Policy } from "./policy.ts";
@@ -125,6 +126,7 @@ export async function openDaemon(config: DaemonConfig): Promise<Daemon> {
     warnAboutExpiry(logger, tls, where);
   }, EXPIRY_CHECK_MS);
   expiryTimer.unref();
+  const heapReducer = startHeapReducer({ logger });
 
   const running = server;
   let closing: Promise<void> | undefined;
@@ -137,6 +139,7 @@ export async function openDaemon(config: DaemonConfig): Promise<Daemon> {
     close() {
       closing ??= (async () => {
         clearInterval(expiryTimer);
+        heapReducer.stop();
         try {
           await metricsListener?.close();
           await running.close();
