@@ -13,7 +13,14 @@ import { performance } from "node:perf_hooks";
 import { format, resolveConfig } from "prettier";
 import { systemInfo, table } from "./lib/report.ts";
 
-const BENCHMARKS = ["start-latency", "output-throughput", "fan-out", "concurrency", "api-rate"];
+const BENCHMARKS = [
+  "start-latency",
+  "output-throughput",
+  "fan-out",
+  "concurrency",
+  "api-rate",
+  "connections",
+];
 const RESULTS = join(import.meta.dirname, "RESULTS.md");
 const HEADER = `# Benchmark results
 
