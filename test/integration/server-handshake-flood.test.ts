@@ -5,28 +5,14 @@
  * keep working, and the refusals write a bounded number of log lines.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { createJobClient } from "../../src/client/index.ts";
 import type { FloodInput, FloodSummary } from "./handshake-flood.ts";
+import { runHandshakeFlood } from "./run-handshake-flood.ts";
 import { makePki, startTestServer, type TestPki, type TestServer } from "./server-fixture.ts";
 
-const FLOOD = fileURLToPath(new URL("./handshake-flood.ts", import.meta.url));
-
 function flood(input: Omit<FloodInput, "host">): Promise<FloodSummary> {
-  const child = spawn(process.execPath, [FLOOD, JSON.stringify({ host: "127.0.0.1", ...input })], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (code) => {
-      if (code === 0) resolve(JSON.parse(out) as FloodSummary);
-      else reject(new Error(`the flood exited ${code}: ${out}`));
-    });
-  });
+  return runHandshakeFlood({ host: "127.0.0.1", ...input });
 }
 
 /** Milliseconds for a call on a new connection (TCP, TLS, the call), as

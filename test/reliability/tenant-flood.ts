@@ -1,36 +1,18 @@
 /**
  * A handshake flood (issue 13.7): 5,000 raw TCP connections from 127.0.0.2
  * that never start TLS, 300 at a time, for 8 s (the integration test's
- * flooder, test/integration/handshake-flood.ts, in a process of its own).
+ * flooder, test/integration/handshake-flood.ts, in a process of its own:
+ * run-handshake-flood.ts).
  * Meanwhile bob connects anew for each call, as every CLI command does;
  * his latency is compared with the same calls before the flood, and the
  * server's log lines during it are counted.
  */
-import { spawn } from "node:child_process";
-import { join } from "node:path";
-import type { FloodInput, FloodSummary } from "../integration/handshake-flood.ts";
-import { REPO, client, latencySummary, percentile } from "./harness.ts";
+import { runHandshakeFlood } from "../integration/run-handshake-flood.ts";
+import { client, latencySummary, percentile } from "./harness.ts";
 import type { Tenancy } from "./tenant-context.ts";
 
 /** bob's latencies while the attack is on. */
 const PHASE = "during the flood";
-
-const FLOODER = join(REPO, "test/integration/handshake-flood.ts");
-
-function flood(input: FloodInput): Promise<FloodSummary> {
-  const child = spawn(process.execPath, [FLOODER, JSON.stringify(input)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
-  return new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("close", (code) => {
-      if (code === 0) resolve(JSON.parse(out) as FloodSummary);
-      else reject(new Error(`the flood exited ${code}: ${out}`));
-    });
-  });
-}
 
 /** Milliseconds for ListJobs on a connection of its own (TCP, TLS, the call). */
 async function newConnectionCall(t: Tenancy): Promise<number> {
@@ -53,7 +35,7 @@ export async function handshakeFlood(t: Tenancy): Promise<void> {
   for (let i = 0; i < 20; i++) before.push(await newConnectionCall(t));
   const logBefore = t.server.log().split("\n").length;
   t.probe.phase(PHASE);
-  const attack = flood({
+  const attack = runHandshakeFlood({
     host: "127.0.0.1",
     port: t.server.port,
     localAddress: "127.0.0.2",
