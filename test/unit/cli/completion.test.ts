@@ -6,30 +6,13 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { describe, it } from "node:test";
-import { PassThrough } from "node:stream";
 import { promisify } from "node:util";
-import { main } from "../../../src/cli/main.ts";
+import { runMain } from "./run-main.ts";
 
 const run = promisify(execFile);
 
-/** Runs main() in this process with captured stdout and stderr. */
-async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-  stderr.on("data", (chunk: Buffer) => (err += chunk.toString("utf8")));
-  const code = await main(argv, {
-    env: {},
-    stdout: stdout as unknown as NodeJS.WriteStream,
-    stderr: stderr as unknown as NodeJS.WriteStream,
-  });
-  return { code, stdout: out, stderr: err };
-}
-
 async function script(shell: string): Promise<string> {
-  const { code, stdout, stderr } = await cli(["completion", shell]);
+  const { code, stdout, stderr } = await runMain(["completion", shell]);
   assert.equal(code, 0, stderr);
   return stdout;
 }
@@ -86,7 +69,7 @@ describe("jobworker completion", () => {
   });
 
   it("refuses a shell it does not know, as a usage error", async () => {
-    const { code, stderr } = await cli(["completion", "tcsh"]);
+    const { code, stderr } = await runMain(["completion", "tcsh"]);
     assert.equal(code, 2);
     assert.match(stderr, /completion needs a shell: bash, zsh, fish \(not "tcsh"\)/);
   });

@@ -1,23 +1,6 @@
 import assert from "node:assert/strict";
-import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
-import { main } from "../../../src/cli/main.ts";
-
-/** Runs main() in this process with captured stdout and stderr. */
-async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-  stderr.on("data", (chunk: Buffer) => (err += chunk.toString("utf8")));
-  const code = await main(argv, {
-    env: {},
-    stdout: stdout as unknown as NodeJS.WriteStream,
-    stderr: stderr as unknown as NodeJS.WriteStream,
-  });
-  return { code, stdout: out, stderr: err };
-}
+import { runMain } from "./run-main.ts";
 
 const COMMANDS = [
   "run",
@@ -46,25 +29,25 @@ describe("jobworker main", () => {
         [...words, "-h"],
         ["help", ...words],
       ]) {
-        const result = await cli(argv);
+        const result = await runMain(argv);
         assert.equal(result.code, 0, argv.join(" "));
         assert.ok(result.stdout.startsWith(`Usage: jobworker ${command} `), argv.join(" "));
         assert.equal(result.stderr, "");
       }
     }
-    const top = await cli(["--help"]);
+    const top = await runMain(["--help"]);
     assert.equal(top.code, 0);
     for (const command of COMMANDS.filter((c) => !c.includes(" "))) {
       assert.match(top.stdout, new RegExp(`^  ${command} `, "m"));
     }
-    assert.match((await cli(["certs", "--help"])).stdout, /^ {2}renew /m);
+    assert.match((await runMain(["certs", "--help"])).stdout, /^ {2}renew /m);
   });
 
   it("prints usage to stderr with status 2 when no command is given", async () => {
-    const result = await cli([]);
+    const result = await runMain([]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /^Usage: jobworker COMMAND/);
-    assert.equal((await cli(["certs"])).code, 2);
+    assert.equal((await runMain(["certs"])).code, 2);
   });
 
   it("reports usage errors in one line with status 2", async () => {
@@ -101,7 +84,7 @@ describe("jobworker main", () => {
       ],
     ];
     for (const [argv, expected] of cases) {
-      const result = await cli(argv);
+      const result = await runMain(argv);
       assert.equal(result.code, 2, `${argv.join(" ")}: ${result.stderr}`);
       assert.match(result.stderr, expected, argv.join(" "));
       assert.equal(result.stderr.split("\n").length, 2, `one line for ${argv.join(" ")}`);
@@ -110,7 +93,7 @@ describe("jobworker main", () => {
   });
 
   it("prints the version", async () => {
-    const result = await cli(["--version"]);
+    const result = await runMain(["--version"]);
     assert.match(result.stdout, /^jobworker \d+\.\d+\.\d+\n$/);
   });
 });
