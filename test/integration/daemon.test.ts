@@ -9,19 +9,12 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { createJobClient } from "../../src/client/index.ts";
-import { createLogger, openDaemon } from "../../src/server/index.ts";
+import { openDaemon } from "../../src/server/index.ts";
+import { keptLogger } from "../helpers/kept-logger.ts";
 import { testWorkerPlace } from "../helpers/worker.ts";
 
 function memoryLogger() {
-  const lines: string[] = [];
-  const logger = createLogger({
-    level: "info",
-    destination: {
-      write(line: string) {
-        lines.push(line);
-      },
-    },
-  });
+  const { logger, lines } = keptLogger();
   return { logger, messages: () => lines.map((line) => JSON.parse(line) as { msg: string }) };
 }
 

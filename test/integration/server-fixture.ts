@@ -16,13 +16,13 @@ import {
   type JobTransport,
 } from "../../src/client/index.ts";
 import {
-  createLogger,
   openDaemon,
   type Daemon,
   type Policy,
   type ServerOptions,
 } from "../../src/server/index.ts";
 import type { Worker, WorkerOptions } from "../../src/worker/index.ts";
+import { keptLogger } from "../helpers/kept-logger.ts";
 import { issueTestCertificates } from "../helpers/pki.ts";
 import { testWorkerPlace } from "../helpers/worker.ts";
 
@@ -81,15 +81,7 @@ export interface TestServerOptions {
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const pki = options.pki ?? (await makePki());
   const place = await testWorkerPlace(options.worker);
-  const lines: string[] = [];
-  const logger = createLogger({
-    level: "debug",
-    destination: {
-      write(line: string) {
-        lines.push(line);
-      },
-    },
-  });
+  const { logger, lines } = keptLogger("debug");
   const { denyList, ...server } = options.server ?? {};
   let running: Daemon;
   try {

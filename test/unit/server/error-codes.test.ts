@@ -7,21 +7,9 @@ import {
   MAX_MESSAGE_CHARS,
   toConnectError,
 } from "../../../src/server/error-codes.ts";
-import { createLogger, silentLogger } from "../../../src/server/logger.ts";
+import { silentLogger } from "../../../src/server/logger.ts";
+import { keptLogger } from "../../helpers/kept-logger.ts";
 import { JobError } from "../../../src/worker/index.ts";
-
-/** A logger that keeps its lines, to see what reached the server log. */
-function keptLogger(): { logger: ReturnType<typeof createLogger>; lines: string[] } {
-  const lines: string[] = [];
-  const logger = createLogger({
-    destination: {
-      write(line: string) {
-        lines.push(line);
-      },
-    },
-  });
-  return { logger, lines };
-}
 
 describe("toConnectError", () => {
   it("maps every library error code in one place; anything else is a generic INTERNAL", () => {

@@ -8,20 +8,9 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { getHeapStatistics } from "node:v8";
 import { startHeapReducer } from "../../../src/server/heap-reducer.ts";
-import { createLogger } from "../../../src/server/logger.ts";
+import { keptLogger } from "../../helpers/kept-logger.ts";
 
 const MiB = 2 ** 20;
-
-function quietLogger(lines: string[]): ReturnType<typeof createLogger> {
-  return createLogger({
-    level: "debug",
-    destination: {
-      write(line: string) {
-        lines.push(line);
-      },
-    },
-  });
-}
 
 /** Allocates ~`mib` MiB of small objects, then drops them: a burst's leftovers. */
 function burst(mib: number): void {
@@ -39,9 +28,9 @@ describe("heap reducer", () => {
         before.total_heap_size > 100 * MiB,
       `the burst left ${(before.total_heap_size / MiB).toFixed(0)} MiB of heap`,
     );
-    const lines: string[] = [];
+    const { logger, lines } = keptLogger("debug");
     const reducer = startHeapReducer({
-      logger: quietLogger(lines),
+      logger,
       checkMs: 200,
       slackBytes: 32 * MiB,
     });
@@ -62,9 +51,9 @@ describe("heap reducer", () => {
   it("leaves a heap in use alone", async () => {
     const held: { i: number; s: string }[] = [];
     for (let i = 0; i < 60 * 11_000; i++) held.push({ i, s: `item ${i}` });
-    const lines: string[] = [];
+    const { logger, lines } = keptLogger("debug");
     const reducer = startHeapReducer({
-      logger: quietLogger(lines),
+      logger,
       checkMs: 100,
       slackBytes: 256 * MiB,
     });

@@ -2,24 +2,19 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createLogger } from "../../../src/server/logger.ts";
 import { LogThrottle } from "../../../src/server/log-throttle.ts";
+import { keptLogger } from "../../helpers/kept-logger.ts";
 
 describe("LogThrottle", () => {
   it("writes a few lines per kind and period, then how many it suppressed", async () => {
-    const lines: Record<string, unknown>[] = [];
-    const logger = createLogger({
-      destination: {
-        write(line: string) {
-          lines.push(JSON.parse(line) as Record<string, unknown>);
-        },
-      },
-    });
+    const { logger, lines } = keptLogger();
+    const parsed = (): Record<string, unknown>[] =>
+      lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     const throttle = new LogThrottle(logger, { lines: 3, periodMs: 200 });
     for (let i = 0; i < 100; i++) throttle.warn({ i }, "refused");
     throttle.warn({}, "other");
     assert.deepEqual(
-      lines.map((l) => [l["msg"], l["i"]]),
+      parsed().map((l) => [l["msg"], l["i"]]),
       [
         ["refused", 0],
         ["refused", 1],
@@ -28,8 +23,8 @@ describe("LogThrottle", () => {
       ],
     );
     await sleep(300);
-    assert.deepEqual(lines.at(-1), {
-      ...lines.at(-1),
+    assert.deepEqual(parsed().at(-1), {
+      ...parsed().at(-1),
       msg: "log lines suppressed",
       kind: "refused",
       suppressed: 97,
@@ -40,7 +35,9 @@ describe("LogThrottle", () => {
     throttle.close();
     throttle.close();
     assert.deepEqual(
-      lines.slice(-4).map((l) => [l["msg"], l["suppressed"]]),
+      parsed()
+        .slice(-4)
+        .map((l) => [l["msg"], l["suppressed"]]),
       [
         ["refused", undefined],
         ["refused", undefined],

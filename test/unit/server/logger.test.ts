@@ -1,23 +1,12 @@
 /** Audit lines: the request's strings are clipped, so a line's size is the server's. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AUDIT_ARGS, AUDIT_STRING_CHARS, audit, createLogger } from "../../../src/server/logger.ts";
-
-function capture(): { logger: ReturnType<typeof createLogger>; lines: string[] } {
-  const lines: string[] = [];
-  const logger = createLogger({
-    destination: {
-      write(line: string) {
-        lines.push(line);
-      },
-    },
-  });
-  return { logger, lines };
-}
+import { AUDIT_ARGS, AUDIT_STRING_CHARS, audit } from "../../../src/server/logger.ts";
+import { keptLogger } from "../../helpers/kept-logger.ts";
 
 describe("audit", () => {
   it("clips a huge job id, command, argument and detail, saying how long each was", () => {
-    const { logger, lines } = capture();
+    const { logger, lines } = keptLogger();
     const huge = "x".repeat(3 * 2 ** 20);
     const detail = `job ${huge} not found`;
     audit(logger, {
@@ -45,7 +34,7 @@ describe("audit", () => {
   });
 
   it("lists the first arguments and how many there were", () => {
-    const { logger, lines } = capture();
+    const { logger, lines } = keptLogger();
     const args = Array.from({ length: 30_000 }, (_, i) => String(i));
     audit(logger, { action: "start", who: { user: "bob", role: "user" }, args, result: "ok" });
     const fields = JSON.parse(lines[0] ?? "") as { args: string[] };
@@ -55,7 +44,7 @@ describe("audit", () => {
   });
 
   it("keeps ordinary requests whole", () => {
-    const { logger, lines } = capture();
+    const { logger, lines } = keptLogger();
     audit(logger, {
       action: "start",
       who: { user: "bob", role: "user" },
