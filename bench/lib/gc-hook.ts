@@ -4,16 +4,12 @@
  * tell memory still held from memory merely not collected yet. (Closed TLS
  * connections keep their native state until V8 collects their handles.)
  */
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { exposeGc } from "../../src/server/heap-reducer.ts";
 
-setFlagsFromString("--expose-gc");
-// A fresh context has the `gc` function the flag now exposes.
-const gc = runInNewContext("gc") as (options: object) => void;
+const gc = exposeGc();
 process.on("SIGUSR2", () => {
-  // "last-resort": the collection V8 runs before giving up on memory, which
-  // also returns the heap's empty pages (a plain full GC keeps the heap at
-  // the size the load grew it to).
+  // "last-resort" (exposeGc): a plain full GC keeps the heap at the size
+  // the load grew it to.
   gc({ type: "major", execution: "sync", flavor: "last-resort" });
   if (process.env["BENCH_SERVER_MEMORY"] !== undefined) {
     const m = process.memoryUsage();

@@ -15,21 +15,22 @@ import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { Logger } from "./logger.ts";
 
-type Collect = (options: {
-  type: "major";
-  execution: "async";
-  flavor: "last-resort";
-}) => Promise<void>;
+/** V8's gc(): a full, compacting collection ("last resort": it also returns
+ * the heap's empty pages), at once ("sync") or with concurrent marking. */
+export interface FullGc {
+  (options: { type: "major"; execution: "async"; flavor: "last-resort" }): Promise<void>;
+  (options: { type: "major"; execution: "sync"; flavor: "last-resort" }): void;
+}
 
 /**
  * V8's gc(), without starting Node with --expose-gc (which every CLI
  * command would then carry): the flag is on only while one new context
  * is made, so no code of the server's or its dependencies sees a global gc.
  */
-function collector(): Collect {
+export function exposeGc(): FullGc {
   setFlagsFromString("--expose-gc");
   try {
-    return runInNewContext("gc") as Collect;
+    return runInNewContext("gc") as FullGc;
   } finally {
     setFlagsFromString("--no-expose-gc");
   }
@@ -49,7 +50,7 @@ export interface HeapReducer {
 
 export function startHeapReducer(options: HeapReducerOptions): HeapReducer {
   const { logger, checkMs = 10_000, slackBytes = 64 * 2 ** 20 } = options;
-  const collect = collector();
+  const collect = exposeGc();
   /** The heap's size at the last check where it had too much slack. */
   let slackHeapSize: number | undefined;
   let collecting = false;
