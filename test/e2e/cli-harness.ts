@@ -85,10 +85,33 @@ export function waitForLine(
 }
 
 /**
+ * `serve`'s arguments for a test server of its own: a free loopback port,
+ * this state directory and cgroup parent, warnings only, and 100 job uids
+ * from `uidBase` (servers on one host may not share a range: not the
+ * default one, not the test workers').
+ */
+export function ownServerArgs(stateDir: string, cgroupParent: string, uidBase: number): string[] {
+  const firstUid = uidBase + (process.pid % 10_000) * 100;
+  return [
+    "serve",
+    "--listen",
+    "127.0.0.1:0",
+    "--state-dir",
+    stateDir,
+    "--cgroup-parent",
+    cgroupParent,
+    "--uid-range",
+    `${String(firstUid)}-${String(firstUid + 99)}`,
+    "--log-level",
+    "warn",
+  ];
+}
+
+/**
  * The worker leaves its (empty) parent cgroup behind; remove ours, v1 and v2.
  * A cgroup whose last task has just exited can be busy for a moment.
  */
-async function removeEmptyCgroups(name: string): Promise<void> {
+export async function removeEmptyCgroups(name: string): Promise<void> {
   const root = "/sys/fs/cgroup";
   const entries = await readdir(root).catch(() => []);
   for (const dir of [root, ...entries.map((entry) => join(root, entry))]) {

@@ -9,13 +9,19 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { existsSync, readlinkSync } from "node:fs";
-import { chmod, mkdtemp, readdir, rm, rmdir } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { cleanEnv, collect, waitForLine } from "./cli-harness.ts";
+import {
+  cleanEnv,
+  collect,
+  ownServerArgs,
+  removeEmptyCgroups,
+  waitForLine,
+} from "./cli-harness.ts";
 import { portIsFree, processTree, stillThere } from "./process-tree.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
@@ -87,26 +93,11 @@ describe("the npm package, packed and installed into a fresh prefix", () => {
 
   it("serves and runs `echo hi` from the installed files; SIGTERM leaves nothing behind", async () => {
     const cgroupParent = `jobworker-package-${String(process.pid)}`;
-    const firstUid = 30_000_000 + (process.pid % 10_000) * 100;
     const env = cleanEnv({ JOBWORKER_CONFIG_DIR: join(dir, "client") });
-    const server = spawn(
-      jobworker,
-      [
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--state-dir",
-        join(dir, "state"),
-        "--cgroup-parent",
-        cgroupParent,
-        // A range of its own (servers on one host may not share one): not the default, not the test workers'.
-        "--uid-range",
-        `${String(firstUid)}-${String(firstUid + 99)}`,
-        "--log-level",
-        "warn",
-      ],
-      { env, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const server = spawn(jobworker, ownServerArgs(join(dir, "state"), cgroupParent, 30_000_000), {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const exited = collect(server);
     try {
       const [, address = ""] = await waitForLine(server, /^listening on (127\.0\.0\.1:\d+)$/m);
@@ -128,9 +119,7 @@ describe("the npm package, packed and installed into a fresh prefix", () => {
     } finally {
       server.kill("SIGKILL");
       await exited;
-      for (const hierarchy of ["", ...(await readdir("/sys/fs/cgroup"))]) {
-        await rmdir(join("/sys/fs/cgroup", hierarchy, cgroupParent)).catch(() => undefined);
-      }
+      await removeEmptyCgroups(cgroupParent);
     }
   });
 

@@ -13,11 +13,18 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmod, mkdtemp, readdir, rm, rmdir } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { BIN, cleanEnv, collect, waitForLine } from "./cli-harness.ts";
+import {
+  BIN,
+  cleanEnv,
+  collect,
+  ownServerArgs,
+  removeEmptyCgroups,
+  waitForLine,
+} from "./cli-harness.ts";
 import { portIsFree, processTree, stillThere } from "./process-tree.ts";
 
 const BIN_DIR = new URL("../../node_modules/.bin", import.meta.url).pathname;
@@ -27,32 +34,14 @@ async function stopsCleanly(stop: (pid: number) => void): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "jw-signals-"));
   await chmod(dir, 0o711);
   const cgroupParent = `jobworker-signals-${String(process.pid)}`;
-  const firstUid = 31_000_000 + (process.pid % 10_000) * 100;
-  const server = spawn(
-    BIN,
-    [
-      "serve",
-      "--listen",
-      "127.0.0.1:0",
-      "--state-dir",
-      join(dir, "state"),
-      "--cgroup-parent",
-      cgroupParent,
-      // A range of its own (servers on one host may not share one): not the default, not the test workers'.
-      "--uid-range",
-      `${String(firstUid)}-${String(firstUid + 99)}`,
-      "--log-level",
-      "warn",
-    ],
-    {
-      env: cleanEnv({
-        PATH: `${BIN_DIR}:${process.env["PATH"] ?? ""}`,
-        JOBWORKER_CONFIG_DIR: join(dir, "client"),
-      }),
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    },
-  );
+  const server = spawn(BIN, ownServerArgs(join(dir, "state"), cgroupParent, 31_000_000), {
+    env: cleanEnv({
+      PATH: `${BIN_DIR}:${process.env["PATH"] ?? ""}`,
+      JOBWORKER_CONFIG_DIR: join(dir, "client"),
+    }),
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   const exited = collect(server);
   try {
     const [, address = ""] = await waitForLine(server, /^listening on (127\.0\.0\.1:\d+)$/m);
@@ -75,9 +64,7 @@ async function stopsCleanly(stop: (pid: number) => void): Promise<void> {
     server.kill("SIGKILL");
     await exited;
     await rm(dir, { recursive: true, force: true });
-    for (const hierarchy of ["", ...(await readdir("/sys/fs/cgroup"))]) {
-      await rmdir(join("/sys/fs/cgroup", hierarchy, cgroupParent)).catch(() => undefined);
-    }
+    await removeEmptyCgroups(cgroupParent);
   }
 }
 
